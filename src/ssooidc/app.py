@@ -1,0 +1,149 @@
+"""The composition root: bootstrap of an empty store, and the ASGI app every worker runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from ssooidc.config import Settings, settings_from
+from ssooidc.http.routes import Components, build_starlette
+from ssooidc.http.sigv4 import SigV4Verifier
+from ssooidc.services import iam, keys
+from ssooidc.services.at_rest import SecretBox
+from ssooidc.services.clock import SystemClock
+from ssooidc.services.instance import Instance, create_instance, load_instance
+from ssooidc.services.issuers import IssuerKeyCache
+from ssooidc.services.token_service import TokenPolicy, TokenService
+from ssooidc.store.engine import Store
+
+log = logging.getLogger("ssooidc")
+
+DEMO_ISSUER_PATH = "/demo/idp"
+ADMIN_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "Administrator", "Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    instance: Instance
+    admin_key: iam.AccessKeyPair | None  # set when made by this start
+    credentials_file: Path
+
+
+def open_store(settings: Settings) -> tuple[Store, SecretBox]:
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    box = SecretBox.load(settings.key_file)
+    store = Store(settings.store_url, sqlite_synchronous=settings.sqlite_synchronous)
+    return store, box
+
+
+def bootstrap(settings: Settings, store: Store, box: SecretBox) -> Bootstrap:
+    """Migrate, and on an empty store create the instance, the administrator and the keys."""
+    store.migrate()
+    now = time.time()
+    credentials_file = Path(settings.data_dir) / "credentials"
+    made: iam.AccessKeyPair | None = None
+    with store.write_sync() as conn:
+        instance = load_instance(conn, settings.region)
+        if instance is None:
+            instance = create_instance(conn, account_id=settings.account_id, region=settings.region, now=now)
+        admin_arn = iam.find_principal(conn, "user", iam.ADMIN_USER)
+        if admin_arn is None:
+            admin_arn = iam.create_principal(
+                conn, kind="user", account_id=instance.account_id, name=iam.ADMIN_USER, now=now
+            )
+            iam.put_policy(conn, admin_arn, "AdministratorAccess", ADMIN_POLICY)
+        wanted_id = os.environ.get("SSOOIDC_ADMIN_ACCESS_KEY_ID")
+        wanted_secret = os.environ.get("SSOOIDC_ADMIN_SECRET_ACCESS_KEY")
+        if wanted_id and wanted_secret:
+            owner = iam.access_key_owner(conn, wanted_id)
+            if owner is None:
+                made = iam.create_access_key(
+                    conn, box, admin_arn, now, pair=iam.AccessKeyPair(wanted_id, wanted_secret)
+                )
+            elif owner != admin_arn:
+                raise ValueError("SSOOIDC_ADMIN_ACCESS_KEY_ID belongs to another principal")
+        elif not credentials_file.exists() and not _has_keys(conn, admin_arn):
+            made = iam.create_access_key(conn, box, admin_arn, now)
+        if keys.current_signing_key(conn, box, keys.ID_TOKEN) is None:
+            keys.create_signing_key(conn, box, purpose=keys.ID_TOKEN, alg=settings.id_token_alg, now=now)
+        keys.instance_secret(conn, box, keys.CONTEXT_SECRET, now)
+    if made is not None:
+        write_credentials(credentials_file, made, settings.region)
+    return Bootstrap(instance, made, credentials_file)
+
+
+def _has_keys(conn: object, principal_arn: str) -> bool:
+    from sqlalchemy import Connection, select
+
+    from ssooidc.store import tables as t
+
+    assert isinstance(conn, Connection)
+    return conn.execute(
+        select(t.iam_access_keys.c.access_key_id).where(t.iam_access_keys.c.principal_arn == principal_arn)
+    ).first() is not None
+
+
+def write_credentials(path: Path, pair: iam.AccessKeyPair, region: str) -> None:
+    """The administrator's key in AWS shared-credentials format, profile ``ssooidc``, mode 0600."""
+    text = (
+        "[ssooidc]\n"
+        f"aws_access_key_id = {pair.access_key_id}\n"
+        f"aws_secret_access_key = {pair.secret_access_key}\n"
+        f"region = {region}\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def build_app(settings: Settings) -> Starlette:
+    """The ASGI app of one worker process."""
+    store, box = open_store(settings)
+    clock = SystemClock()
+    policy = TokenPolicy(
+        public_url=settings.public_url,
+        region=settings.region,
+        session_duration=settings.session_duration,
+        refresh_reuse_grace_iam=settings.refresh_reuse_grace_iam,
+        refresh_reuse_grace_public=settings.refresh_reuse_grace_public,
+        id_token_alg=settings.id_token_alg,
+        development=settings.development,
+    )
+    issuer_keys = IssuerKeyCache(allow_http_loopback=settings.development, clock=clock)
+    service = TokenService(store, box, policy, clock, issuer_keys)
+    components = Components(
+        service=service,
+        verifier=SigV4Verifier(region=settings.region, clock=clock.now),
+        demo_issuer_path=DEMO_ISSUER_PATH if settings.demo else None,
+    )
+    app = build_starlette(components)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        service.signing_key()
+        service.sealer()
+        yield
+        await issuer_keys.aclose()
+        store.dispose()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def create_app() -> Starlette:
+    """Factory for uvicorn workers: settings come from the ``SSOOIDC_*`` environment."""
+    settings = settings_from()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    return build_app(settings)

@@ -1,0 +1,128 @@
+"""The ``ssooidc`` command: serve, demo assertion, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ssooidc import demo
+from ssooidc.config import Settings, options, settings_from
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    for name, opt in options():
+        help_text = f"{opt.help} [{opt.env}]"
+        if opt.kind is bool:
+            parser.add_argument(opt.flag, dest=name, action="store_const", const=True, default=None, help=help_text)
+        else:
+            parser.add_argument(opt.flag, dest=name, type=opt.kind, choices=opt.choices, default=None, help=help_text)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name, None) for name, _ in options()}
+    try:
+        return settings_from(overrides)
+    except ValueError as exc:
+        raise SystemExit(f"ssooidc: {exc}") from None
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ssooidc.app import bootstrap, open_store
+    from ssooidc.tenant import TenantError, apply, load_file
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    store, box = open_store(settings)
+    try:
+        started = bootstrap(settings, store, box)
+        if settings.demo:
+            demo.load(settings, store, box)
+        if settings.config:
+            apply(store, box, load_file(Path(settings.config)), region=settings.region,
+                  development=settings.development)
+    except TenantError as exc:
+        print(f"ssooidc: the tenant file was not applied: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.dispose()
+    instance = started.instance
+    print(f"ssooidc: instance {instance.arn} (identity store {instance.identity_store_id})")
+    print(f"ssooidc: OIDC issuer {instance.issuer(settings.public_url)}")
+    if started.admin_key is not None:
+        print("ssooidc: administrator access key (shown once; also in "
+              f"{started.credentials_file}, profile ssooidc):")
+        print(f"  aws_access_key_id = {started.admin_key.access_key_id}")
+        print(f"  aws_secret_access_key = {started.admin_key.secret_access_key}")
+    if settings.demo:
+        print(demo.quickstart(settings))
+    print(f"ssooidc: listening on {settings.public_url}", flush=True)
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "ssooidc.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        server_header=False,
+    )
+    return 0
+
+
+def demo_assertion(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    token = demo.mint_assertion(settings, email=args.email, audience=args.audience, lifetime=args.lifetime)
+    print(token)
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    from ssooidc.app import open_store
+
+    store, _box = open_store(_settings(args))
+    store.migrate()
+    store.dispose()
+    print("ssooidc: the store is at the newest schema")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ssooidc", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("serve", help="run the server (bootstraps an empty store)")
+    _add_settings(p)
+    p.set_defaults(run=serve)
+    p = commands.add_parser("migrate", help="bring the store's schema up to date")
+    _add_settings(p)
+    p.set_defaults(run=migrate)
+    d = commands.add_parser("demo", help="the demo tenant's helpers")
+    demo_commands = d.add_subparsers(dest="demo_command", required=True)
+    p = demo_commands.add_parser("assertion", help="mint an assertion from the demo identity provider")
+    _add_settings(p)
+    p.add_argument("--email", required=True, help="the user's email (alice@example.com, bob@example.com)")
+    p.add_argument("--audience", default=demo.AUDIENCE, help="aud claim")
+    p.add_argument("--lifetime", type=int, default=300, help="seconds the assertion lives")
+    p.set_defaults(run=demo_assertion)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: Any = args.run(args)
+    return int(result)
+
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

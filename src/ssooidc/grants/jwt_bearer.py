@@ -1,0 +1,81 @@
+"""urn:ietf:params:oauth:grant-type:jwt-bearer (RFC 7523): a trusted issuer's assertion for tokens."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy.exc import IntegrityError
+
+from ssooidc.errors import InvalidGrant
+from ssooidc.grants.base import TokenRequest
+from ssooidc.services import assertions, identity_store, tokens
+from ssooidc.services.catalog import Application, Catalog, TrustedIssuer
+from ssooidc.services.issuers import IssuerKeyError
+from ssooidc.services.token_service import TOKEN_TYPE_ACCESS, TOKEN_TYPE_REFRESH, TokenService
+
+LEEWAY = 60
+
+
+class JwtBearerGrant:
+    grant_type: ClassVar[str] = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    required: ClassVar[tuple[str, ...]] = ("assertion",)
+
+    async def issue(
+        self, service: TokenService, catalog: Catalog, app: Application, request: TokenRequest
+    ) -> dict[str, Any]:
+        assert request.assertion is not None
+        unverified = assertions.peek(request.assertion)
+        issuer, audiences = _authorized_issuer(catalog, app, unverified.iss)
+        try:
+            key = service.issuer_keys.get_key_cached(issuer.issuer_url, unverified.kid, unverified.alg)
+            if key is None:
+                key = await service.issuer_keys.get_key(issuer.issuer_url, unverified.kid, unverified.alg)
+        except IssuerKeyError as exc:
+            raise InvalidGrant(f"the issuer's keys could not be used: {exc}") from None
+        assertions.verify_signature(unverified, key)
+        now = service.now()
+        claims = assertions.check_claims(
+            unverified,
+            authorized_audiences=audiences,
+            claim_attribute_path=str(issuer.oidc["ClaimAttributePath"]),
+            now=now,
+            leeway=LEEWAY,
+        )
+        store_path = str(issuer.oidc["IdentityStoreAttributePath"])
+        with service.store.read() as conn:
+            if tokens.assertion_seen(conn, unverified.iss, claims.jti):
+                raise InvalidGrant("the assertion was already exchanged (jti replayed)")
+            users = identity_store.find_users_by_attribute(conn, store_path, claims.attribute_value)
+            if len(users) != 1:
+                raise InvalidGrant("the assertion does not identify exactly one enabled user")
+            user = service.check_user(conn, app, users[0].user_id)
+        scopes = service.scopes(request.scope, app.all_scopes())
+        with_refresh = "refresh_token" in app.grants
+        try:
+            async with service.store.write() as conn:
+                tokens.remember_assertion(conn, unverified.iss, claims.jti, claims.exp + LEEWAY)
+                family = tokens.start_family(
+                    conn,
+                    application_arn=app.arn,
+                    user_id=user.user_id,
+                    origin="jwt_bearer",
+                    issuer_arn=issuer.arn,
+                    auth_time=now,
+                    expires_at=now + service.policy.session_duration,
+                )
+                issued = tokens.issue_tokens(conn, family, scopes, with_refresh=with_refresh, now=now)
+        except IntegrityError:
+            raise InvalidGrant("the assertion was already exchanged (jti replayed)") from None
+        return service.response(
+            catalog, app, issued, issued_token_type=TOKEN_TYPE_REFRESH if with_refresh else TOKEN_TYPE_ACCESS
+        )
+
+
+def _authorized_issuer(catalog: Catalog, app: Application, iss: str) -> tuple[TrustedIssuer, list[str]]:
+    """The trusted issuer of the application's JwtBearer grant whose IssuerUrl is exactly ``iss``."""
+    grant = app.grants[JwtBearerGrant.grant_type].get("JwtBearer", {})
+    for entry in grant.get("AuthorizedTokenIssuers", []):
+        issuer = catalog.issuers.get(entry.get("TrustedTokenIssuerArn", ""))
+        if issuer is not None and issuer.issuer_url == iss:
+            return issuer, list(entry.get("AuthorizedAudiences", []))
+    raise InvalidGrant("the assertion's issuer is not authorized for this application")

@@ -1,0 +1,70 @@
+"""refresh_token: rotation with reuse detection, downscoping, bound to the application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection
+
+from ssooidc.errors import ExpiredToken, InvalidGrant, InvalidScope
+from ssooidc.grants.base import TokenRequest
+from ssooidc.services import tokens
+from ssooidc.services.catalog import Application, Catalog
+from ssooidc.services.token_service import TOKEN_TYPE_REFRESH, TokenService
+
+
+class RefreshTokenGrant:
+    grant_type: ClassVar[str] = "refresh_token"
+    required: ClassVar[tuple[str, ...]] = ("refreshToken",)
+
+    async def issue(
+        self, service: TokenService, catalog: Catalog, app: Application, request: TokenRequest
+    ) -> dict[str, Any]:
+        assert request.refresh_token is not None
+        issued = await rotate(
+            service,
+            app.arn,
+            request.refresh_token,
+            request.scope,
+            grace_seconds=service.policy.refresh_reuse_grace_iam,
+            check_user=lambda conn, user_id: service.check_user(conn, app, user_id),
+        )
+        return service.response(catalog, app, issued, issued_token_type=TOKEN_TYPE_REFRESH)
+
+
+async def rotate(
+    service: TokenService,
+    client_id: str,
+    refresh_token: str,
+    requested_scopes: tuple[str, ...] | None,
+    *,
+    grace_seconds: int,
+    check_user: Callable[[Connection, str], object],
+) -> tokens.IssuedTokens:
+    """Retire ``refresh_token`` and issue its successors in the same family.
+
+    A retired token presented again (outside the grace window) revokes the whole family."""
+    now = service.now()
+    async with service.store.write() as conn:
+        stored = tokens.find_token(conn, refresh_token, "refresh")
+        if stored is None or stored.application_arn != client_id:
+            raise InvalidGrant("the refresh token is not valid for this client")
+        if stored.family.revoked:
+            raise InvalidGrant("the refresh token has been revoked")
+        if stored.family.expires_at <= now:
+            raise ExpiredToken("the refresh token's session has expired")
+        check_user(conn, stored.family.user_id)
+        scopes = stored.scopes
+        if requested_scopes:
+            wider = [s for s in requested_scopes if s not in stored.scopes]
+            if wider:
+                raise InvalidScope(f"scope {wider[0]!r} was not granted to the refresh token")
+            scopes = tuple(dict.fromkeys(requested_scopes))
+        outcome = tokens.consume_refresh_token(conn, refresh_token, now, grace_seconds)
+        if outcome is not tokens.Consumed.REUSED:
+            return tokens.issue_tokens(conn, stored.family, scopes, with_refresh=True, now=now)
+    # A rotated token presented again: nothing above was written; revoke the family.
+    async with service.store.write() as conn:
+        tokens.revoke_family(conn, stored.family.family_id, now)
+    raise InvalidGrant("the refresh token was already used; its session has been revoked")

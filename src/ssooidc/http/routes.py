@@ -1,0 +1,299 @@
+"""Every API on one port, told apart the way AWS endpoints tell them apart (DESIGN.md)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ssooidc.api import sso_admin, sso_oidc
+from ssooidc.errors import (
+    AccessDenied,
+    AwsError,
+    InternalServer,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    Serialization,
+    UnknownOperation,
+)
+from ssooidc.http.credentials import CatalogKeyResolver
+from ssooidc.http.protocols import json11, restjson
+from ssooidc.http.protocols.shapes import Validator, loads_strict, operation_model, render
+from ssooidc.http.sigv4 import IncomingRequest, SigV4Verifier
+from ssooidc.services import iam_policy, keys
+from ssooidc.services.catalog import Catalog
+from ssooidc.services.principals import Caller
+from ssooidc.services.token_service import TokenService
+
+log = logging.getLogger("ssooidc.http")
+
+MAX_BODY = 64 * 1024
+TARGET_PREFIXES = {"SWBExternalService": "sso-admin", "AWSIdentityStore": "identitystore"}
+SIGNING_NAMES = {"sso-admin": "sso", "identitystore": "identitystore"}
+
+
+
+@dataclass
+class Components:
+    """What the HTTP layer needs from the process: assembled once in ``app.py``."""
+
+    service: TokenService
+    verifier: SigV4Verifier
+    demo_issuer_path: str | None = None
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def incoming(request: Request, body: bytes) -> IncomingRequest:
+    scope = request.scope
+    return IncomingRequest(
+        method=request.method,
+        path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0],
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body=body,
+    )
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+class Api:
+    """The endpoints, bound to one process's components."""
+
+    def __init__(self, components: Components) -> None:
+        self.c = components
+        self.service = components.service
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def authenticate(self, catalog: Catalog, request: IncomingRequest, services: set[str]) -> Caller:
+        resolver = CatalogKeyResolver(catalog, self.service.store, self.service.box, self.service.now())
+        caller, _service = self.c.verifier.verify(request, services=services, resolver=resolver)
+        return caller
+
+    async def guarded(
+        self,
+        request: Request,
+        operation: str,
+        render_error: Callable[[AwsError, str], Response],
+        handler: Callable[[str], Awaitable[Response]],
+    ) -> Response:
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        try:
+            response = await handler(request_id)
+        except AwsError as error:
+            response = render_error(error, request_id)
+        except Exception:
+            log.exception("internal error in %s (request %s)", operation, request_id)
+            response = render_error(InternalServer("an internal error occurred"), request_id)
+        log.info(
+            "%s %s %s %.1fms %s",
+            operation,
+            response.status_code,
+            response.headers.get("x-amzn-ErrorType", "-"),
+            (time.perf_counter() - started) * 1000,
+            request_id,
+        )
+        return response
+
+    # -- sso-oidc -------------------------------------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        if request.query_params.get("aws_iam") == "t":
+            return await self.guarded(request, "CreateTokenWithIAM", restjson.error_response, lambda rid: self._create_token_with_iam(request, rid))
+        return await self.guarded(request, "CreateToken", restjson.error_response, self._public_not_available)
+
+    async def _create_token_with_iam(self, request: Request, request_id: str) -> Response:
+        body = await read_body(request)
+        signed = incoming(request, body)
+        with self.service.store.read() as conn:
+            catalog = self.service.catalog(conn)
+        caller = self.authenticate(catalog, signed, {"sso-oauth"})
+        parsed = loads_strict(body, InvalidRequest)
+        result = await sso_oidc.create_token_with_iam(
+            self.service, catalog, caller, parsed, source_ip=client_ip(request)
+        )
+        out = render(operation_model("sso-oidc", "CreateTokenWithIAM").output_shape, result)
+        return restjson.json_response(out, request_id)
+
+    async def _public_not_available(self, request_id: str) -> Response:
+        raise InvalidRequest("this operation is not served by this version of ssooidc")
+
+    async def public_operation(self, request: Request) -> Response:
+        return await self.guarded(request, "PublicClient", restjson.error_response, self._public_not_available)
+
+    # -- json 1.1 control plane -----------------------------------------------------------
+
+    async def root(self, request: Request) -> Response:
+        target = request.headers.get("x-amz-target")
+        if target:
+            return await self.guarded(request, target, json11.error_response, lambda rid: self._json11(request, rid, target))
+        return await self.guarded(request, "query", restjson.error_response, self._unknown_root)
+
+    async def _unknown_root(self, request_id: str) -> Response:
+        raise UnknownOperation("no operation is named by this request")
+
+    async def _json11(self, request: Request, request_id: str, target: str) -> Response:
+        prefix, _, name = target.partition(".")
+        service_name = TARGET_PREFIXES.get(prefix)
+        if service_name is None:
+            raise UnknownOperation(f"unknown target {target[:100]}")
+        body = await read_body(request)
+        signed = incoming(request, body)
+        with self.service.store.read() as conn:
+            catalog = self.service.catalog(conn)
+        caller = self.authenticate(catalog, signed, {SIGNING_NAMES[service_name]})
+        handler = sso_admin.READ_OPERATIONS.get(name) if service_name == "sso-admin" else None
+        if handler is None:
+            raise UnknownOperation(f"{service_name} operation {name[:100]} is not supported")
+        from ssooidc.errors import Validation
+
+        parsed = loads_strict(body or b"{}", Serialization)
+        if not isinstance(parsed, dict):
+            raise Serialization("the request body must be a JSON object")
+        model = operation_model(service_name, name)
+        Validator(Validation, constraints=True).validate(model.input_shape, parsed)
+        self._authorize_identity(catalog, caller, f"{SIGNING_NAMES[service_name]}:{name}")
+        result = handler(catalog, parsed)
+        return json11.json11_response(render(model.output_shape, result), request_id)
+
+    def _authorize_identity(self, catalog: Catalog, caller: Caller, action: str) -> None:
+        principal = catalog.principals.get(caller.role_arn or caller.principal_arn)
+        policies = principal.policies if principal is not None else ()
+        ctx = iam_policy.RequestContext(
+            principal_arn=caller.principal_arn,
+            account=caller.account,
+            action=action,
+            resource="*",
+            role_arn=caller.role_arn,
+            keys={"aws:PrincipalArn": caller.role_arn or caller.principal_arn, "aws:PrincipalAccount": caller.account},
+        )
+        if iam_policy.evaluate_identity(policies, ctx) is not iam_policy.Decision.ALLOW:
+            raise AccessDenied(f"User: {caller.principal_arn} is not authorized to perform: {action}")
+
+    # -- discovery, keys, health ----------------------------------------------------------
+
+    def _catalog(self) -> Catalog:
+        with self.service.store.read() as conn:
+            return self.service.catalog(conn)
+
+    async def discovery(self, request: Request) -> Response:
+        instance = self._catalog().instance
+        wanted = request.path_params.get("instance_id")
+        if wanted is not None and wanted != instance.instance_id:
+            return _not_found()
+        base = self.service.policy.public_url
+        issuer = instance.issuer(base)
+        document = {
+            "issuer": issuer,
+            "jwks_uri": f"{issuer}/keys",
+            "token_endpoint": f"{base}/token",
+            "authorization_endpoint": f"{base}/authorize",
+            "id_token_signing_alg_values_supported": [self.service.signing_key().alg],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+                "urn:ietf:params:oauth:grant-type:device_code",
+            ],
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "scopes_supported": ["openid", "aws", "sts:identity_context"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+        }
+        return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
+
+    async def jwks(self, request: Request) -> Response:
+        if request.path_params["instance_id"] != self._catalog().instance.instance_id:
+            return _not_found()
+        with self.service.store.read() as conn:
+            published = keys.published_keys(conn, keys.ID_TOKEN, self.service.now())
+        return JSONResponse({"keys": published}, headers={"Cache-Control": "public, max-age=300"})
+
+    async def demo_discovery(self, request: Request) -> Response:
+        issuer = f"{self.service.policy.public_url}{self.c.demo_issuer_path}"
+        return JSONResponse({"issuer": issuer, "jwks_uri": f"{issuer}/jwks", "id_token_signing_alg_values_supported": ["RS256"]})
+
+    async def demo_jwks(self, request: Request) -> Response:
+        with self.service.store.read() as conn:
+            published = keys.published_keys(conn, keys.DEMO_IDP, self.service.now())
+        return JSONResponse({"keys": published})
+
+    async def healthz(self, request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(self, request: Request) -> Response:
+        try:
+            self._catalog()
+        except Exception:
+            log.warning("readiness check failed: the store did not answer")
+            return PlainTextResponse("store unavailable", status_code=503)
+        return PlainTextResponse("ready")
+
+
+def _not_found() -> Response:
+    error = NotFound("no such resource")
+    return restjson.error_response(error, str(uuid.uuid4()))
+
+
+def build_routes(components: Components) -> list[Route]:
+    api = Api(components)
+    routes = [
+        Route("/token", api.token, methods=["POST"]),
+        Route("/client/register", api.public_operation, methods=["POST"]),
+        Route("/device_authorization", api.public_operation, methods=["POST"]),
+        Route("/", api.root, methods=["POST"]),
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
+        Route("/.well-known/openid-configuration", api.discovery, methods=["GET"]),
+        Route("/{instance_id}/.well-known/openid-configuration", api.discovery, methods=["GET"]),
+        Route("/{instance_id}/keys", api.jwks, methods=["GET"]),
+    ]
+    if components.demo_issuer_path:
+        path = components.demo_issuer_path
+        routes += [
+            Route(f"{path}/.well-known/openid-configuration", api.demo_discovery, methods=["GET"]),
+            Route(f"{path}/jwks", api.demo_jwks, methods=["GET"]),
+        ]
+    return routes
+
+
+async def not_found_handler(request: Request, exc: Any) -> Response:
+    status = getattr(exc, "status_code", 404)
+    error: AwsError = NotFound("no such resource") if status == 404 else InvalidRequest("method not allowed")
+    response = restjson.error_response(error, str(uuid.uuid4()))
+    response.status_code = status if status in (404, 405) else 400
+    return response
+
+
+def build_starlette(components: Components) -> Starlette:
+    return Starlette(
+        routes=build_routes(components),
+        exception_handlers={404: not_found_handler, 405: not_found_handler},
+    )
