@@ -55,7 +55,9 @@ def bootstrap(settings: Settings, store: Store, box: SecretBox) -> Bootstrap:
     with store.write_sync() as conn:
         instance = load_instance(conn, settings.region)
         if instance is None:
-            instance = create_instance(conn, account_id=settings.account_id, region=settings.region, now=now)
+            instance = create_instance(
+                conn, account_id=settings.account_id, region=settings.region, now=now
+            )
         admin_arn = iam.find_principal(conn, "user", iam.ADMIN_USER)
         if admin_arn is None:
             admin_arn = iam.create_principal(
@@ -75,7 +77,9 @@ def bootstrap(settings: Settings, store: Store, box: SecretBox) -> Bootstrap:
         elif not credentials_file.exists() and not _has_keys(conn, admin_arn):
             made = iam.create_access_key(conn, box, admin_arn, now)
         if keys.current_signing_key(conn, box, keys.ID_TOKEN) is None:
-            keys.create_signing_key(conn, box, purpose=keys.ID_TOKEN, alg=settings.id_token_alg, now=now)
+            keys.create_signing_key(
+                conn, box, purpose=keys.ID_TOKEN, alg=settings.id_token_alg, now=now
+            )
         keys.instance_secret(conn, box, keys.CONTEXT_SECRET, now)
     if made is not None:
         write_credentials(credentials_file, made, settings.region)
@@ -88,9 +92,14 @@ def _has_keys(conn: object, principal_arn: str) -> bool:
     from ssooidc.store import tables as t
 
     assert isinstance(conn, Connection)
-    return conn.execute(
-        select(t.iam_access_keys.c.access_key_id).where(t.iam_access_keys.c.principal_arn == principal_arn)
-    ).first() is not None
+    return (
+        conn.execute(
+            select(t.iam_access_keys.c.access_key_id).where(
+                t.iam_access_keys.c.principal_arn == principal_arn
+            )
+        ).first()
+        is not None
+    )
 
 
 def write_credentials(path: Path, pair: iam.AccessKeyPair, region: str) -> None:
@@ -142,8 +151,15 @@ def build_app(settings: Settings) -> Starlette:
     return app
 
 
+def configure_logging(level: str) -> None:
+    """Plain messages at ``level``; libraries that would log URLs or migrations stay quiet."""
+    logging.basicConfig(level=level.upper(), format="%(message)s")
+    for noisy in ("alembic", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def create_app() -> Starlette:
     """Factory for uvicorn workers: settings come from the ``SSOOIDC_*`` environment."""
     settings = settings_from()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    configure_logging(settings.log_level)
     return build_app(settings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -17,9 +16,18 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     for name, opt in options():
         help_text = f"{opt.help} [{opt.env}]"
         if opt.kind is bool:
-            parser.add_argument(opt.flag, dest=name, action="store_const", const=True, default=None, help=help_text)
+            parser.add_argument(
+                opt.flag, dest=name, action="store_const", const=True, default=None, help=help_text
+            )
         else:
-            parser.add_argument(opt.flag, dest=name, type=opt.kind, choices=opt.choices, default=None, help=help_text)
+            parser.add_argument(
+                opt.flag,
+                dest=name,
+                type=opt.kind,
+                choices=opt.choices,
+                default=None,
+                help=help_text,
+            )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -33,19 +41,24 @@ def _settings(args: argparse.Namespace) -> Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ssooidc.app import bootstrap, open_store
+    from ssooidc.app import bootstrap, configure_logging, open_store
     from ssooidc.tenant import TenantError, apply, load_file
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    configure_logging(settings.log_level)
     store, box = open_store(settings)
     try:
         started = bootstrap(settings, store, box)
         if settings.demo:
             demo.load(settings, store, box)
         if settings.config:
-            apply(store, box, load_file(Path(settings.config)), region=settings.region,
-                  development=settings.development)
+            apply(
+                store,
+                box,
+                load_file(Path(settings.config)),
+                region=settings.region,
+                development=settings.development,
+            )
     except TenantError as exc:
         print(f"ssooidc: the tenant file was not applied: {exc}", file=sys.stderr)
         return 2
@@ -55,8 +68,10 @@ def serve(args: argparse.Namespace) -> int:
     print(f"ssooidc: instance {instance.arn} (identity store {instance.identity_store_id})")
     print(f"ssooidc: OIDC issuer {instance.issuer(settings.public_url)}")
     if started.admin_key is not None:
-        print("ssooidc: administrator access key (shown once; also in "
-              f"{started.credentials_file}, profile ssooidc):")
+        print(
+            "ssooidc: administrator access key (shown once; also in "
+            f"{started.credentials_file}, profile ssooidc):"
+        )
         print(f"  aws_access_key_id = {started.admin_key.access_key_id}")
         print(f"  aws_secret_access_key = {started.admin_key.secret_access_key}")
     if settings.demo:
@@ -81,7 +96,9 @@ def serve(args: argparse.Namespace) -> int:
 
 def demo_assertion(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    token = demo.mint_assertion(settings, email=args.email, audience=args.audience, lifetime=args.lifetime)
+    token = demo.mint_assertion(
+        settings, email=args.email, audience=args.audience, lifetime=args.lifetime
+    )
     print(token)
     return 0
 
@@ -107,9 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=migrate)
     d = commands.add_parser("demo", help="the demo tenant's helpers")
     demo_commands = d.add_subparsers(dest="demo_command", required=True)
-    p = demo_commands.add_parser("assertion", help="mint an assertion from the demo identity provider")
+    p = demo_commands.add_parser(
+        "assertion", help="mint an assertion from the demo identity provider"
+    )
     _add_settings(p)
-    p.add_argument("--email", required=True, help="the user's email (alice@example.com, bob@example.com)")
+    p.add_argument(
+        "--email", required=True, help="the user's email (alice@example.com, bob@example.com)"
+    )
     p.add_argument("--audience", default=demo.AUDIENCE, help="aud claim")
     p.add_argument("--lifetime", type=int, default=300, help="seconds the assertion lives")
     p.set_defaults(run=demo_assertion)
@@ -120,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     result: Any = args.run(args)
     return int(result)
-
-
 
 
 if __name__ == "__main__":

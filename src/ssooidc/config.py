@@ -73,9 +73,7 @@ class Settings:
         "file with the key that encrypts secrets at rest (default <data-dir>/at-rest.key); "
         "SSOOIDC_AT_REST_KEY may carry the key itself",
     )
-    log_level: str = _opt(
-        "--log-level", "log level", str, ("debug", "info", "warning", "error")
-    )
+    log_level: str = _opt("--log-level", "log level", str, ("debug", "info", "warning", "error"))
 
     @property
     def development(self) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
@@ -75,7 +77,10 @@ def tenant(settings: Settings, account_id: str) -> dict[str, Any]:
                         "urn:ietf:params:oauth:grant-type:jwt-bearer": {
                             "JwtBearer": {
                                 "AuthorizedTokenIssuers": [
-                                    {"TrustedTokenIssuer": "demo-idp", "AuthorizedAudiences": [AUDIENCE]}
+                                    {
+                                        "TrustedTokenIssuer": "demo-idp",
+                                        "AuthorizedAudiences": [AUDIENCE],
+                                    }
                                 ]
                             }
                         },
@@ -115,10 +120,14 @@ def load(settings: Settings, store: Store, box: SecretBox) -> None:
         assert instance is not None
         if keys.current_signing_key(conn, box, keys.DEMO_IDP) is None:
             keys.create_signing_key(conn, box, purpose=keys.DEMO_IDP, alg="RS256", now=time.time())
-    apply(store, box, tenant(settings, instance.account_id), region=settings.region, development=True)
+    apply(
+        store, box, tenant(settings, instance.account_id), region=settings.region, development=True
+    )
 
 
-def mint_assertion(settings: Settings, *, email: str, audience: str = AUDIENCE, lifetime: int = 300) -> str:
+def mint_assertion(
+    settings: Settings, *, email: str, audience: str = AUDIENCE, lifetime: int = 300
+) -> str:
     """An assertion signed by the demo identity provider's key, for the demo tenant."""
     from ssooidc.app import open_store
 
@@ -129,7 +138,9 @@ def mint_assertion(settings: Settings, *, email: str, audience: str = AUDIENCE, 
     finally:
         store.dispose()
     if key is None:
-        raise SystemExit("ssooidc: no demo identity provider here: start the server with --demo first")
+        raise SystemExit(
+            "ssooidc: no demo identity provider here: start the server with --demo first"
+        )
     assert isinstance(key.key, RSAKey)
     now = int(time.time())
     claims = {
@@ -148,12 +159,14 @@ def mint_assertion(settings: Settings, *, email: str, audience: str = AUDIENCE, 
 def quickstart(settings: Settings) -> str:
     url = settings.public_url
     data = json.dumps(settings.data_dir)
+    credentials = shlex.quote(str(Path(settings.data_dir) / "credentials"))
     return f"""
 ssooidc demo tenant: users alice@example.com and bob@example.com, application demo-app.
 Try it (another terminal, same directory):
 
     import boto3, subprocess
-    session = boto3.Session(profile_name="ssooidc")   # AWS_SHARED_CREDENTIALS_FILE={data}/credentials
+    # with AWS_SHARED_CREDENTIALS_FILE={credentials}
+    session = boto3.Session(profile_name="ssooidc")
     admin = session.client("sso-admin", endpoint_url="{url}", region_name="{settings.region}")
     instance = admin.list_instances()["Instances"][0]["InstanceArn"]
     app = next(a for a in admin.list_applications(InstanceArn=instance)["Applications"]

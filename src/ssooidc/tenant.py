@@ -20,8 +20,11 @@ from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.instance import Instance, load_instance
 from ssooidc.store.engine import Store
 
-SECTIONS = {"iam": ("Users", "Roles"), "identitystore": ("Users", "Groups"),
-            "ssoadmin": ("TrustedTokenIssuers", "Applications")}
+SECTIONS = {
+    "iam": ("Users", "Roles"),
+    "identitystore": ("Users", "Groups"),
+    "ssoadmin": ("TrustedTokenIssuers", "Applications"),
+}
 GRANT_TYPES = set(apps.GRANT_TYPES)
 
 
@@ -45,8 +48,15 @@ def at(path: str) -> Iterator[None]:
         raise TenantError(path, exc.description) from None
 
 
-def _check(service: str, operation: str, obj: Mapping[str, Any], path: str, *, extra: set[str],
-           skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def _check(
+    service: str,
+    operation: str,
+    obj: Mapping[str, Any],
+    path: str,
+    *,
+    extra: set[str],
+    skip: frozenset[str] | set[str] = frozenset(),
+) -> None:
     """Members known to the operation's input shape pass its model checks; others must be in ``extra``."""
     if not isinstance(obj, Mapping):
         raise TenantError(path, "must be a mapping")
@@ -91,12 +101,15 @@ def validate_document(document: Any) -> dict[str, Any]:
             raise TenantError(section, "must be a mapping")
         for key in value:
             if key not in SECTIONS[section]:
-                raise TenantError(f"{section}.{key}", f"unknown member ({', '.join(SECTIONS[section])})")
+                raise TenantError(
+                    f"{section}.{key}", f"unknown member ({', '.join(SECTIONS[section])})"
+                )
     return document
 
 
-def apply(store: Store, box: SecretBox, document: Mapping[str, Any], *, region: str,
-          development: bool) -> None:
+def apply(
+    store: Store, box: SecretBox, document: Mapping[str, Any], *, region: str, development: bool
+) -> None:
     """Apply a tenant document in one transaction: all of it or nothing."""
     validate_document(document)
     with store.write_sync() as conn:
@@ -106,8 +119,9 @@ def apply(store: Store, box: SecretBox, document: Mapping[str, Any], *, region: 
 
 
 class Applier:
-    def __init__(self, conn: Connection, box: SecretBox, instance: Instance, development: bool,
-                 now: float) -> None:
+    def __init__(
+        self, conn: Connection, box: SecretBox, instance: Instance, development: bool, now: float
+    ) -> None:
         self.conn = conn
         self.box = box
         self.instance = instance
@@ -126,10 +140,14 @@ class Applier:
         for i, group in enumerate(_list(section.get("Groups"), "identitystore.Groups")):
             self.identity_group(group, f"identitystore.Groups[{i}]")
         section = document.get("ssoadmin") or {}
-        for i, issuer in enumerate(_list(section.get("TrustedTokenIssuers"), "ssoadmin.TrustedTokenIssuers")):
+        for i, issuer in enumerate(
+            _list(section.get("TrustedTokenIssuers"), "ssoadmin.TrustedTokenIssuers")
+        ):
             self.trusted_issuer(issuer, f"ssoadmin.TrustedTokenIssuers[{i}]")
         applications = _list(section.get("Applications"), "ssoadmin.Applications")
-        arns = [self.application(a, f"ssoadmin.Applications[{i}]") for i, a in enumerate(applications)]
+        arns = [
+            self.application(a, f"ssoadmin.Applications[{i}]") for i, a in enumerate(applications)
+        ]
         # Second pass: everything that may name another application.
         for i, (app, arn) in enumerate(zip(applications, arns, strict=True)):
             self.application_details(app, arn, f"ssoadmin.Applications[{i}]")
@@ -143,8 +161,13 @@ class Applier:
             raise TenantError(f"{path}.UserName", "is required")
         with at(path):
             arn = iam.find_principal(self.conn, "user", name) or iam.create_principal(
-                self.conn, kind="user", account_id=self.instance.account_id, name=name, now=self.now,
-                path=user.get("Path", "/"), tags=_tags(user.get("Tags")),
+                self.conn,
+                kind="user",
+                account_id=self.instance.account_id,
+                name=name,
+                now=self.now,
+                path=user.get("Path", "/"),
+                tags=_tags(user.get("Tags")),
             )
         self.policies(arn, user.get("Policies"), f"{path}.Policies", "PutUserPolicy")
         for j, key in enumerate(_list(user.get("AccessKeys"), f"{path}.AccessKeys")):
@@ -158,7 +181,9 @@ class Applier:
                 raise TenantError(f"{where}.SecretAccessKey", "must be at least 16 characters")
             owner = iam.access_key_owner(self.conn, key_id)
             if owner is None:
-                iam.create_access_key(self.conn, self.box, arn, self.now, pair=iam.AccessKeyPair(key_id, secret))
+                iam.create_access_key(
+                    self.conn, self.box, arn, self.now, pair=iam.AccessKeyPair(key_id, secret)
+                )
             elif owner != arn:
                 raise TenantError(f"{where}.AccessKeyId", "belongs to another principal")
 
@@ -172,8 +197,14 @@ class Applier:
             raise TenantError(f"{path}.AssumeRolePolicyDocument", "must be a policy mapping")
         with at(f"{path}.AssumeRolePolicyDocument"):
             arn = iam.find_principal(self.conn, "role", name) or iam.create_principal(
-                self.conn, kind="role", account_id=self.instance.account_id, name=name, now=self.now,
-                path=role.get("Path", "/"), assume_role_policy=trust, tags=_tags(role.get("Tags")),
+                self.conn,
+                kind="role",
+                account_id=self.instance.account_id,
+                name=name,
+                now=self.now,
+                path=role.get("Path", "/"),
+                assume_role_policy=trust,
+                tags=_tags(role.get("Tags")),
             )
         self.policies(arn, role.get("Policies"), f"{path}.Policies", "PutRolePolicy")
 
@@ -191,7 +222,14 @@ class Applier:
     # -- identity store -------------------------------------------------------------------
 
     def identity_user(self, user: Any, path: str) -> None:
-        _check("identitystore", "CreateUser", user, path, extra={"UserStatus"}, skip={"IdentityStoreId"})
+        _check(
+            "identitystore",
+            "CreateUser",
+            user,
+            path,
+            extra={"UserStatus"},
+            skip={"IdentityStoreId"},
+        )
         name = user.get("UserName")
         if not isinstance(name, str) or not name:
             raise TenantError(f"{path}.UserName", "is required")
@@ -206,13 +244,17 @@ class Applier:
                 identity_store.replace_user(self.conn, existing, dict(user), self.now)
 
     def identity_group(self, group: Any, path: str) -> None:
-        _check("identitystore", "CreateGroup", group, path, extra={"Members"}, skip={"IdentityStoreId"})
+        _check(
+            "identitystore", "CreateGroup", group, path, extra={"Members"}, skip={"IdentityStoreId"}
+        )
         name = group.get("DisplayName")
         if not isinstance(name, str) or not name:
             raise TenantError(f"{path}.DisplayName", "is required")
         store_id = self.instance.identity_store_id
         with at(path):
-            group_id = identity_store.find_group_by_name(self.conn, store_id, name) or identity_store.create_group(
+            group_id = identity_store.find_group_by_name(
+                self.conn, store_id, name
+            ) or identity_store.create_group(
                 self.conn, store_id, {k: v for k, v in group.items() if k != "Members"}, self.now
             )
         for j, member in enumerate(_list(group.get("Members"), f"{path}.Members")):
@@ -224,8 +266,14 @@ class Applier:
     # -- sso-admin ------------------------------------------------------------------------
 
     def trusted_issuer(self, issuer: Any, path: str) -> None:
-        _check("sso-admin", "CreateTrustedTokenIssuer", issuer, path, extra=set(),
-               skip={"InstanceArn", "ClientToken"})
+        _check(
+            "sso-admin",
+            "CreateTrustedTokenIssuer",
+            issuer,
+            path,
+            extra=set(),
+            skip={"InstanceArn", "ClientToken"},
+        )
         name = issuer.get("Name")
         if not isinstance(name, str):
             raise TenantError(f"{path}.Name", "is required")
@@ -234,17 +282,34 @@ class Applier:
             arn = apps.find_trusted_token_issuer(self.conn, name)
             if arn is None:
                 apps.create_trusted_token_issuer(
-                    self.conn, self.instance, name=name,
-                    issuer_type=issuer.get("TrustedTokenIssuerType", ""), configuration=config,
-                    development=self.development, now=self.now,
+                    self.conn,
+                    self.instance,
+                    name=name,
+                    issuer_type=issuer.get("TrustedTokenIssuerType", ""),
+                    configuration=config,
+                    development=self.development,
+                    now=self.now,
                 )
             else:
-                apps.update_trusted_token_issuer(self.conn, arn, configuration=config, development=self.development)
+                apps.update_trusted_token_issuer(
+                    self.conn, arn, configuration=config, development=self.development
+                )
 
     def application(self, app: Any, path: str) -> str:
-        _check("sso-admin", "CreateApplication", app, path,
-               extra={"Grants", "AuthenticationMethods", "AccessScopes", "AssignmentRequired", "Assignments"},
-               skip={"InstanceArn", "ClientToken"})
+        _check(
+            "sso-admin",
+            "CreateApplication",
+            app,
+            path,
+            extra={
+                "Grants",
+                "AuthenticationMethods",
+                "AccessScopes",
+                "AssignmentRequired",
+                "Assignments",
+            },
+            skip={"InstanceArn", "ClientToken"},
+        )
         name = app.get("Name")
         if not isinstance(name, str):
             raise TenantError(f"{path}.Name", "is required")
@@ -252,24 +317,36 @@ class Applier:
             arn = apps.find_application(self.conn, name)
             if arn is None:
                 return apps.create_application(
-                    self.conn, self.instance, name=name, now=self.now, description=app.get("Description"),
+                    self.conn,
+                    self.instance,
+                    name=name,
+                    now=self.now,
+                    description=app.get("Description"),
                     status=app.get("Status", "ENABLED"),
                     provider_arn=app.get("ApplicationProviderArn", apps.CUSTOM_PROVIDER),
                     portal_options=app.get("PortalOptions"),
                 )
-            apps.update_application(self.conn, arn, description=app.get("Description"),
-                                    status=app.get("Status", "ENABLED"))
+            apps.update_application(
+                self.conn,
+                arn,
+                description=app.get("Description"),
+                status=app.get("Status", "ENABLED"),
+            )
             return arn
 
     def application_details(self, app: Mapping[str, Any], arn: str, path: str) -> None:
         grants = app.get("Grants") or {}
         if not isinstance(grants, dict):
             raise TenantError(f"{path}.Grants", "must be a mapping keyed by grant type")
-        grant_shape = operation_model("sso-admin", "PutApplicationGrant").input_shape.members["Grant"]
+        grant_shape = operation_model("sso-admin", "PutApplicationGrant").input_shape.members[
+            "Grant"
+        ]
         for grant_type, grant in grants.items():
             where = f"{path}.Grants.{grant_type}"
             if grant_type not in GRANT_TYPES:
-                raise TenantError(where, f"unknown grant type (one of {', '.join(sorted(GRANT_TYPES))})")
+                raise TenantError(
+                    where, f"unknown grant type (one of {', '.join(sorted(GRANT_TYPES))})"
+                )
             grant = self.resolve_grant(grant, where)
             try:
                 Validator(Validation, constraints=True).validate(grant_shape, grant)
@@ -279,7 +356,9 @@ class Applier:
                 apps.put_grant(self.conn, arn, grant_type, grant)
         methods = app.get("AuthenticationMethods") or {}
         if not isinstance(methods, dict):
-            raise TenantError(f"{path}.AuthenticationMethods", "must be a mapping keyed by method type")
+            raise TenantError(
+                f"{path}.AuthenticationMethods", "must be a mapping keyed by method type"
+            )
         for method_type, method in methods.items():
             where = f"{path}.AuthenticationMethods.{method_type}"
             if not isinstance(method, dict):
@@ -290,18 +369,30 @@ class Applier:
             where = f"{path}.AccessScopes[{j}]"
             if not isinstance(scope, dict) or not set(scope) <= {"Scope", "AuthorizedTargets"}:
                 raise TenantError(where, "takes Scope and AuthorizedTargets")
-            targets = [self.application_ref(x, f"{where}.AuthorizedTargets[{k}]")
-                       for k, x in enumerate(_list(scope.get("AuthorizedTargets"), f"{where}.AuthorizedTargets"))]
+            targets = [
+                self.application_ref(x, f"{where}.AuthorizedTargets[{k}]")
+                for k, x in enumerate(
+                    _list(scope.get("AuthorizedTargets"), f"{where}.AuthorizedTargets")
+                )
+            ]
+            name = scope.get("Scope")
+            if not isinstance(name, str):
+                raise TenantError(f"{where}.Scope", "is required")
             with at(where):
-                apps.put_access_scope(self.conn, self.instance, arn, scope.get("Scope"), targets)
+                apps.put_access_scope(self.conn, self.instance, arn, name, targets)
         if "AssignmentRequired" in app:
             if not isinstance(app["AssignmentRequired"], bool):
                 raise TenantError(f"{path}.AssignmentRequired", "must be true or false")
             apps.put_assignment_configuration(self.conn, arn, app["AssignmentRequired"])
         for j, assignment in enumerate(_list(app.get("Assignments"), f"{path}.Assignments")):
             where = f"{path}.Assignments[{j}]"
-            if not isinstance(assignment, dict) or set(assignment) != {"PrincipalType", "Principal"}:
-                raise TenantError(where, "takes PrincipalType (USER or GROUP) and Principal (a name)")
+            if not isinstance(assignment, dict) or set(assignment) != {
+                "PrincipalType",
+                "Principal",
+            }:
+                raise TenantError(
+                    where, "takes PrincipalType (USER or GROUP) and Principal (a name)"
+                )
             kind, name = assignment["PrincipalType"], str(assignment["Principal"])
             store_id = self.instance.identity_store_id
             if kind == "USER":
@@ -323,7 +414,9 @@ class Applier:
         if not isinstance(jwt, dict):
             return grant
         issuers = []
-        for k, entry in enumerate(_list(jwt.get("AuthorizedTokenIssuers"), f"{path}.JwtBearer.AuthorizedTokenIssuers")):
+        for k, entry in enumerate(
+            _list(jwt.get("AuthorizedTokenIssuers"), f"{path}.JwtBearer.AuthorizedTokenIssuers")
+        ):
             where = f"{path}.JwtBearer.AuthorizedTokenIssuers[{k}]"
             if not isinstance(entry, dict):
                 raise TenantError(where, "must be a mapping")
@@ -332,7 +425,9 @@ class Applier:
                 name = entry.pop("TrustedTokenIssuer")
                 issuer_arn = apps.find_trusted_token_issuer(self.conn, str(name))
                 if issuer_arn is None:
-                    raise TenantError(f"{where}.TrustedTokenIssuer", f"no trusted token issuer named {name}")
+                    raise TenantError(
+                        f"{where}.TrustedTokenIssuer", f"no trusted token issuer named {name}"
+                    )
                 entry["TrustedTokenIssuerArn"] = issuer_arn
             issuers.append(entry)
         return {**grant, "JwtBearer": {**jwt, "AuthorizedTokenIssuers": issuers}}

@@ -32,18 +32,36 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
     return CertificateAuthority.create(tmp_path_factory.mktemp("ca"))
 
 
-@pytest.fixture
-def idp(tmp_path: Path, ca: CertificateAuthority) -> Iterator[TestIdentityProvider]:
-    """A running RS256 provider."""
-    with TestIdentityProvider(tmp_path, ca=ca) as provider:
+@pytest.fixture(scope="module")
+def shared_idp(
+    tmp_path_factory: pytest.TempPathFactory, ca: CertificateAuthority
+) -> Iterator[TestIdentityProvider]:
+    """A running RS256 provider shared by the module."""
+    with TestIdentityProvider(tmp_path_factory.mktemp("idp"), ca=ca) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def shared_other_idp(
+    tmp_path_factory: pytest.TempPathFactory, ca: CertificateAuthority
+) -> Iterator[TestIdentityProvider]:
+    """A second running provider (ES256) shared by the module."""
+    with TestIdentityProvider(tmp_path_factory.mktemp("other"), alg="ES256", ca=ca) as provider:
         yield provider
 
 
 @pytest.fixture
-def other_idp(tmp_path: Path, ca: CertificateAuthority) -> Iterator[TestIdentityProvider]:
-    """A second running provider (ES256)."""
-    with TestIdentityProvider(tmp_path / "other", alg="ES256", ca=ca) as provider:
-        yield provider
+def idp(shared_idp: TestIdentityProvider) -> TestIdentityProvider:
+    """The RS256 provider, reset for this test."""
+    shared_idp.reset()
+    return shared_idp
+
+
+@pytest.fixture
+def other_idp(shared_other_idp: TestIdentityProvider) -> TestIdentityProvider:
+    """The ES256 provider, reset for this test."""
+    shared_other_idp.reset()
+    return shared_other_idp
 
 
 def trusting(ca: CertificateAuthority) -> ssl.SSLContext:

@@ -12,7 +12,9 @@ from ssooidc.errors import Validation
 T = TypeVar("T")
 
 
-def page(items: Sequence[T], body: dict[str, Any], *, default_max: int = 100) -> tuple[list[T], str | None]:
+def page(
+    items: Sequence[T], body: dict[str, Any], *, default_max: int = 100
+) -> tuple[list[T], str | None]:
     """One page of ``items`` and the token of the next page, if there is one."""
     limit = body.get("MaxResults") or default_max
     start = _decode(body.get("NextToken"))

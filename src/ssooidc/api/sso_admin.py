@@ -95,7 +95,11 @@ def list_trusted_token_issuers(catalog: Catalog, body: dict[str, Any]) -> dict[s
     items, token = page(issuers, body)
     return {
         "TrustedTokenIssuers": [
-            {"TrustedTokenIssuerArn": i.arn, "Name": i.name, "TrustedTokenIssuerType": i.issuer_type}
+            {
+                "TrustedTokenIssuerArn": i.arn,
+                "Name": i.name,
+                "TrustedTokenIssuerType": i.issuer_type,
+            }
             for i in items
         ],
         "NextToken": token,

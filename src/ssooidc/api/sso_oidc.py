@@ -51,7 +51,9 @@ def parse_token_request(operation: str, body: Any) -> TokenRequest:
     return TokenRequest(**values)
 
 
-def authorize_caller(catalog: Catalog, app: Application, caller: Caller, source_ip: str | None, now: float) -> None:
+def authorize_caller(
+    catalog: Catalog, app: Application, caller: Caller, source_ip: str | None, now: float
+) -> None:
     """Row 4: the application's ActorPolicy is the gate; an explicit Deny anywhere wins."""
     role = catalog.principals.get(caller.role_arn) if caller.role_arn else None
     principal = role or catalog.principals.get(caller.principal_arn)
@@ -80,7 +82,9 @@ def authorize_caller(catalog: Catalog, app: Application, caller: Caller, source_
         role_arn=caller.role_arn,
         keys=keys,
     )
-    decision = iam_policy.authorize_with_resource_policy(app.actor_policy, identity_policies, context)
+    decision = iam_policy.authorize_with_resource_policy(
+        app.actor_policy, identity_policies, context
+    )
     if decision is not iam_policy.Decision.ALLOW:
         raise AccessDenied(
             f"{caller.principal_arn} is not authorized to perform {ACTION} on this application"

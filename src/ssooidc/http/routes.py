@@ -41,7 +41,6 @@ TARGET_PREFIXES = {"SWBExternalService": "sso-admin", "AWSIdentityStore": "ident
 SIGNING_NAMES = {"sso-admin": "sso", "identitystore": "identitystore"}
 
 
-
 @dataclass
 class Components:
     """What the HTTP layer needs from the process: assembled once in ``app.py``."""
@@ -89,8 +88,12 @@ class Api:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def authenticate(self, catalog: Catalog, request: IncomingRequest, services: set[str]) -> Caller:
-        resolver = CatalogKeyResolver(catalog, self.service.store, self.service.box, self.service.now())
+    def authenticate(
+        self, catalog: Catalog, request: IncomingRequest, services: set[str]
+    ) -> Caller:
+        resolver = CatalogKeyResolver(
+            catalog, self.service.store, self.service.box, self.service.now()
+        )
         caller, _service = self.c.verifier.verify(request, services=services, resolver=resolver)
         return caller
 
@@ -124,8 +127,15 @@ class Api:
 
     async def token(self, request: Request) -> Response:
         if request.query_params.get("aws_iam") == "t":
-            return await self.guarded(request, "CreateTokenWithIAM", restjson.error_response, lambda rid: self._create_token_with_iam(request, rid))
-        return await self.guarded(request, "CreateToken", restjson.error_response, self._public_not_available)
+            return await self.guarded(
+                request,
+                "CreateTokenWithIAM",
+                restjson.error_response,
+                lambda rid: self._create_token_with_iam(request, rid),
+            )
+        return await self.guarded(
+            request, "CreateToken", restjson.error_response, self._public_not_available
+        )
 
     async def _create_token_with_iam(self, request: Request, request_id: str) -> Response:
         body = await read_body(request)
@@ -144,14 +154,21 @@ class Api:
         raise InvalidRequest("this operation is not served by this version of ssooidc")
 
     async def public_operation(self, request: Request) -> Response:
-        return await self.guarded(request, "PublicClient", restjson.error_response, self._public_not_available)
+        return await self.guarded(
+            request, "PublicClient", restjson.error_response, self._public_not_available
+        )
 
     # -- json 1.1 control plane -----------------------------------------------------------
 
     async def root(self, request: Request) -> Response:
         target = request.headers.get("x-amz-target")
         if target:
-            return await self.guarded(request, target, json11.error_response, lambda rid: self._json11(request, rid, target))
+            return await self.guarded(
+                request,
+                target,
+                json11.error_response,
+                lambda rid: self._json11(request, rid, target),
+            )
         return await self.guarded(request, "query", restjson.error_response, self._unknown_root)
 
     async def _unknown_root(self, request_id: str) -> Response:
@@ -190,10 +207,15 @@ class Api:
             action=action,
             resource="*",
             role_arn=caller.role_arn,
-            keys={"aws:PrincipalArn": caller.role_arn or caller.principal_arn, "aws:PrincipalAccount": caller.account},
+            keys={
+                "aws:PrincipalArn": caller.role_arn or caller.principal_arn,
+                "aws:PrincipalAccount": caller.account,
+            },
         )
         if iam_policy.evaluate_identity(policies, ctx) is not iam_policy.Decision.ALLOW:
-            raise AccessDenied(f"User: {caller.principal_arn} is not authorized to perform: {action}")
+            raise AccessDenied(
+                f"User: {caller.principal_arn} is not authorized to perform: {action}"
+            )
 
     # -- discovery, keys, health ----------------------------------------------------------
 
@@ -238,7 +260,13 @@ class Api:
 
     async def demo_discovery(self, request: Request) -> Response:
         issuer = f"{self.service.policy.public_url}{self.c.demo_issuer_path}"
-        return JSONResponse({"issuer": issuer, "jwks_uri": f"{issuer}/jwks", "id_token_signing_alg_values_supported": ["RS256"]})
+        return JSONResponse(
+            {
+                "issuer": issuer,
+                "jwks_uri": f"{issuer}/jwks",
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }
+        )
 
     async def demo_jwks(self, request: Request) -> Response:
         with self.service.store.read() as conn:
@@ -286,7 +314,9 @@ def build_routes(components: Components) -> list[Route]:
 
 async def not_found_handler(request: Request, exc: Any) -> Response:
     status = getattr(exc, "status_code", 404)
-    error: AwsError = NotFound("no such resource") if status == 404 else InvalidRequest("method not allowed")
+    error: AwsError = (
+        NotFound("no such resource") if status == 404 else InvalidRequest("method not allowed")
+    )
     response = restjson.error_response(error, str(uuid.uuid4()))
     response.status_code = status if status in (404, 405) else 400
     return response

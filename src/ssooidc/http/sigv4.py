@@ -68,7 +68,7 @@ class KeyResolver(Protocol):
     """Looks up an access key; the store implements it."""
 
     def resolve(self, access_key_id: str, session_token: str | None) -> ResolvedKey:
-        """Raises UnrecognizedClient (unknown/inactive key, deleted principal, token mismatch) or ExpiredSessionToken."""  # noqa: E501
+        """Raises UnrecognizedClient (unknown/inactive key, deleted principal, token mismatch) or ExpiredSessionToken."""
         ...
 
 

@@ -94,7 +94,10 @@ def update_application(conn: Connection, arn: str, **values: Any) -> None:
 
 
 def _require_application(conn: Connection, arn: str) -> None:
-    if conn.execute(select(t.applications.c.arn).where(t.applications.c.arn == arn)).first() is None:
+    if (
+        conn.execute(select(t.applications.c.arn).where(t.applications.c.arn == arn)).first()
+        is None
+    ):
         raise ResourceNotFound(f"no application {arn}")
 
 
@@ -128,10 +131,13 @@ def put_grant(conn: Connection, arn: str, grant_type: str, grant: dict[str, Any]
             check_redirect_uri(uri)
     conn.execute(
         delete(t.application_grants).where(
-            t.application_grants.c.application_arn == arn, t.application_grants.c.grant_type == grant_type
+            t.application_grants.c.application_arn == arn,
+            t.application_grants.c.grant_type == grant_type,
         )
     )
-    conn.execute(insert(t.application_grants).values(application_arn=arn, grant_type=grant_type, grant=grant))
+    conn.execute(
+        insert(t.application_grants).values(application_arn=arn, grant_type=grant_type, grant=grant)
+    )
     bump_generation(conn)
 
 
@@ -158,7 +164,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def put_authentication_method(conn: Connection, arn: str, method_type: str, method: dict[str, Any]) -> None:
+def put_authentication_method(
+    conn: Connection, arn: str, method_type: str, method: dict[str, Any]
+) -> None:
     _require_application(conn, arn)
     if method_type != "IAM" or set(method) != {"Iam"} or not isinstance(method["Iam"], dict):
         raise Validation("the only authentication method is IAM: {Iam: {ActorPolicy: ...}}")
@@ -174,7 +182,9 @@ def put_authentication_method(conn: Connection, arn: str, method_type: str, meth
         )
     )
     conn.execute(
-        insert(t.application_auth_methods).values(application_arn=arn, method_type=method_type, method=method)
+        insert(t.application_auth_methods).values(
+            application_arn=arn, method_type=method_type, method=method
+        )
     )
     bump_generation(conn)
 
@@ -194,7 +204,9 @@ def put_access_scope(
         )
     )
     conn.execute(
-        insert(t.application_scopes).values(application_arn=arn, scope=scope, authorized_targets=targets or [])
+        insert(t.application_scopes).values(
+            application_arn=arn, scope=scope, authorized_targets=targets or []
+        )
     )
     bump_generation(conn)
 
@@ -257,7 +269,9 @@ def check_issuer_configuration(config: object, *, development: bool) -> dict[str
         raise Validation(f"invalid ClaimAttributePath {claim!r}")
     store_path = oidc.get("IdentityStoreAttributePath")
     if store_path not in SEARCHABLE_PATHS:
-        raise Validation(f"IdentityStoreAttributePath must be one of {', '.join(sorted(SEARCHABLE_PATHS))}")
+        raise Validation(
+            f"IdentityStoreAttributePath must be one of {', '.join(sorted(SEARCHABLE_PATHS))}"
+        )
     if oidc.get("JwksRetrievalOption") != "OPEN_ID_DISCOVERY":
         raise Validation("JwksRetrievalOption must be OPEN_ID_DISCOVERY")
     return config
@@ -276,7 +290,9 @@ def create_trusted_token_issuer(
     if issuer_type != "OIDC_JWT":
         raise Validation("TrustedTokenIssuerType must be OIDC_JWT")
     check_issuer_configuration(configuration, development=development)
-    if conn.execute(select(t.trusted_token_issuers.c.arn).where(t.trusted_token_issuers.c.name == name)).first():
+    if conn.execute(
+        select(t.trusted_token_issuers.c.arn).where(t.trusted_token_issuers.c.name == name)
+    ).first():
         raise Conflict(f"a trusted token issuer named {name} already exists")
     arn = f"arn:aws:sso::{instance.account_id}:trustedTokenIssuer/{instance.instance_id}/tti-{uuid.uuid4()}"
     conn.execute(
@@ -306,7 +322,9 @@ def update_trusted_token_issuer(
         raise Validation("IssuerUrl cannot be updated")
     merged = check_issuer_configuration({"OidcJwtConfiguration": new}, development=development)
     conn.execute(
-        update(t.trusted_token_issuers).where(t.trusted_token_issuers.c.arn == arn).values(configuration=merged)
+        update(t.trusted_token_issuers)
+        .where(t.trusted_token_issuers.c.arn == arn)
+        .values(configuration=merged)
     )
     bump_generation(conn)
 
@@ -319,4 +337,6 @@ def find_trusted_token_issuer(conn: Connection, name: str) -> str | None:
 
 
 def _issuer_row(conn: Connection, arn: str) -> Any:
-    return conn.execute(select(t.trusted_token_issuers).where(t.trusted_token_issuers.c.arn == arn)).first()
+    return conn.execute(
+        select(t.trusted_token_issuers).where(t.trusted_token_issuers.c.arn == arn)
+    ).first()

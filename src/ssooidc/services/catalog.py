@@ -106,7 +106,9 @@ def load_catalog(conn: Connection, box: SecretBox, region: str) -> Catalog:
     users: dict[str, set[str]] = defaultdict(set)
     groups: dict[str, set[str]] = defaultdict(set)
     for row in conn.execute(select(t.application_assignments)):
-        (users if row.principal_type == "USER" else groups)[row.application_arn].add(row.principal_id)
+        (users if row.principal_type == "USER" else groups)[row.application_arn].add(
+            row.principal_id
+        )
     applications: dict[str, Application] = {}
     for row in conn.execute(select(t.applications)):
         iam = methods[row.arn].get("IAM")
@@ -123,7 +125,9 @@ def load_catalog(conn: Connection, box: SecretBox, region: str) -> Catalog:
             grants=grants[row.arn],
             auth_methods=methods[row.arn],
             actor_policy=(
-                iam_policy.parse_policy(policy_doc, kind="resource") if policy_doc is not None else None
+                iam_policy.parse_policy(policy_doc, kind="resource")
+                if policy_doc is not None
+                else None
             ),
             access_scopes=scopes[row.arn],
             assigned_users=frozenset(users[row.arn]),
@@ -131,7 +135,9 @@ def load_catalog(conn: Connection, box: SecretBox, region: str) -> Catalog:
             portal_options=row.portal_options,
         )
     issuers = {
-        row.arn: TrustedIssuer(row.arn, row.name, row.issuer_type, row.configuration, row.created_at)
+        row.arn: TrustedIssuer(
+            row.arn, row.name, row.issuer_type, row.configuration, row.created_at
+        )
         for row in conn.execute(select(t.trusted_token_issuers))
     }
     policies: dict[str, list[iam_policy.Policy]] = defaultdict(list)

@@ -104,7 +104,9 @@ def put_policy(conn: Connection, principal_arn: str, name: str, document: Any) -
             t.iam_policies.c.principal_arn == principal_arn, t.iam_policies.c.name == name
         )
     )
-    conn.execute(insert(t.iam_policies).values(principal_arn=principal_arn, name=name, document=document))
+    conn.execute(
+        insert(t.iam_policies).values(principal_arn=principal_arn, name=name, document=document)
+    )
     bump_generation(conn)
 
 
@@ -129,7 +131,9 @@ def create_access_key(
         insert(t.iam_access_keys).values(
             access_key_id=pair.access_key_id,
             principal_arn=principal_arn,
-            secret_enc=box.seal(pair.secret_access_key.encode(), f"access-key:{pair.access_key_id}"),
+            secret_enc=box.seal(
+                pair.secret_access_key.encode(), f"access-key:{pair.access_key_id}"
+            ),
             status="Active",
             created_at=now,
         )
@@ -176,7 +180,10 @@ def create_session(
 
 
 def _require_principal(conn: Connection, arn: str) -> None:
-    if conn.execute(select(t.iam_principals.c.arn).where(t.iam_principals.c.arn == arn)).first() is None:
+    if (
+        conn.execute(select(t.iam_principals.c.arn).where(t.iam_principals.c.arn == arn)).first()
+        is None
+    ):
         raise ResourceNotFound(f"no IAM principal {arn}")
 
 
@@ -199,7 +206,9 @@ class Session:
 
 
 def find_session(conn: Connection, box: SecretBox, access_key_id: str) -> Session | None:
-    row = conn.execute(select(t.iam_sessions).where(t.iam_sessions.c.access_key_id == access_key_id)).first()
+    row = conn.execute(
+        select(t.iam_sessions).where(t.iam_sessions.c.access_key_id == access_key_id)
+    ).first()
     if row is None:
         return None
     return Session(

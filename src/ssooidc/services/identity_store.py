@@ -82,7 +82,9 @@ def create_user(
             t.identity_users.c.user_name == user_name,
         )
     ).first():
-        raise Conflict(f"a user named {user_name} already exists", reason="UNIQUENESS_CONSTRAINT_VIOLATION")
+        raise Conflict(
+            f"a user named {user_name} already exists", reason="UNIQUENESS_CONSTRAINT_VIOLATION"
+        )
     user_id = str(uuid.uuid4())
     status = document.get("UserStatus", "ENABLED")
     doc = {k: v for k, v in document.items() if k not in ("IdentityStoreId", "UserStatus")}
@@ -104,20 +106,28 @@ def create_user(
 
 def replace_user(conn: Connection, user_id: str, document: dict[str, Any], now: float) -> None:
     """Replace a user's attributes (UserName included) and re-index them."""
-    doc = {k: v for k, v in document.items() if k not in ("IdentityStoreId", "UserStatus", "UserId")}
+    doc = {
+        k: v for k, v in document.items() if k not in ("IdentityStoreId", "UserStatus", "UserId")
+    }
     values: dict[str, Any] = {"document": doc, "updated_at": now, "user_name": doc["UserName"]}
     if "UserStatus" in document:
         values["status"] = document["UserStatus"]
-    result = conn.execute(update(t.identity_users).where(t.identity_users.c.user_id == user_id).values(**values))
+    result = conn.execute(
+        update(t.identity_users).where(t.identity_users.c.user_id == user_id).values(**values)
+    )
     if result.rowcount == 0:
         raise ResourceNotFound(f"no user {user_id}")
-    conn.execute(delete(t.identity_user_attributes).where(t.identity_user_attributes.c.user_id == user_id))
+    conn.execute(
+        delete(t.identity_user_attributes).where(t.identity_user_attributes.c.user_id == user_id)
+    )
     _index(conn, user_id, doc)
     bump_generation(conn)
 
 
 def set_user_status(conn: Connection, user_id: str, status: str) -> None:
-    conn.execute(update(t.identity_users).where(t.identity_users.c.user_id == user_id).values(status=status))
+    conn.execute(
+        update(t.identity_users).where(t.identity_users.c.user_id == user_id).values(status=status)
+    )
     bump_generation(conn)
 
 
@@ -128,7 +138,9 @@ def _index(conn: Connection, user_id: str, doc: dict[str, Any]) -> None:
 
 
 def get_user(conn: Connection, user_id: str) -> IdentityUser | None:
-    row = conn.execute(select(t.identity_users).where(t.identity_users.c.user_id == user_id)).first()
+    row = conn.execute(
+        select(t.identity_users).where(t.identity_users.c.user_id == user_id)
+    ).first()
     if row is None:
         return None
     return IdentityUser(row.user_id, row.user_name, row.status, dict(row.document))
@@ -144,7 +156,9 @@ def find_user_by_name(conn: Connection, identity_store_id: str, user_name: str) 
     return None if row is None else str(row.user_id)
 
 
-def find_users_by_attribute(conn: Connection, path: str, value: str, *, limit: int = 2) -> list[IdentityUser]:
+def find_users_by_attribute(
+    conn: Connection, path: str, value: str, *, limit: int = 2
+) -> list[IdentityUser]:
     """Enabled users whose attribute at ``path`` equals ``value`` (at most ``limit``)."""
     if path in CASE_INSENSITIVE_PATHS:
         value = value.lower()
@@ -159,7 +173,9 @@ def find_users_by_attribute(conn: Connection, path: str, value: str, *, limit: i
     return [IdentityUser(r.user_id, r.user_name, r.status, dict(r.document)) for r in rows]
 
 
-def create_group(conn: Connection, identity_store_id: str, document: dict[str, Any], now: float) -> str:
+def create_group(
+    conn: Connection, identity_store_id: str, document: dict[str, Any], now: float
+) -> str:
     name = document.get("DisplayName")
     if not isinstance(name, str) or not name:
         raise Validation("DisplayName is required")
@@ -169,7 +185,9 @@ def create_group(conn: Connection, identity_store_id: str, document: dict[str, A
             t.identity_groups.c.display_name == name,
         )
     ).first():
-        raise Conflict(f"a group named {name} already exists", reason="UNIQUENESS_CONSTRAINT_VIOLATION")
+        raise Conflict(
+            f"a group named {name} already exists", reason="UNIQUENESS_CONSTRAINT_VIOLATION"
+        )
     group_id = str(uuid.uuid4())
     doc = {k: v for k, v in document.items() if k != "IdentityStoreId"}
     conn.execute(
@@ -198,14 +216,17 @@ def find_group_by_name(conn: Connection, identity_store_id: str, name: str) -> s
 def add_membership(conn: Connection, group_id: str, user_id: str) -> str:
     existing = conn.execute(
         select(t.identity_memberships.c.membership_id).where(
-            t.identity_memberships.c.group_id == group_id, t.identity_memberships.c.user_id == user_id
+            t.identity_memberships.c.group_id == group_id,
+            t.identity_memberships.c.user_id == user_id,
         )
     ).first()
     if existing:
         return str(existing.membership_id)
     membership_id = str(uuid.uuid4())
     conn.execute(
-        insert(t.identity_memberships).values(membership_id=membership_id, group_id=group_id, user_id=user_id)
+        insert(t.identity_memberships).values(
+            membership_id=membership_id, group_id=group_id, user_id=user_id
+        )
     )
     bump_generation(conn)
     return membership_id

@@ -67,7 +67,9 @@ def create_instance(conn: Connection, *, account_id: str, region: str, now: floa
 
 def bump_generation(conn: Connection) -> None:
     """Mark the control-plane state changed: every process reloads its snapshot."""
-    conn.execute(update(t.state).where(t.state.c.id == 1).values(generation=t.state.c.generation + 1))
+    conn.execute(
+        update(t.state).where(t.state.c.id == 1).values(generation=t.state.c.generation + 1)
+    )
 
 
 def read_generation(conn: Connection) -> int:

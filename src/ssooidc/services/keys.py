@@ -80,7 +80,9 @@ def current_signing_key(conn: Connection, box: SecretBox, purpose: str) -> Signi
 def published_keys(conn: Connection, purpose: str, now: float) -> list[dict[str, Any]]:
     """The JWKS: every key of ``purpose`` not retired, or retired but still verifying tokens."""
     rows = conn.execute(
-        select(t.signing_keys.c.public_jwk, t.signing_keys.c.retired_at, t.signing_keys.c.publish_until)
+        select(
+            t.signing_keys.c.public_jwk, t.signing_keys.c.retired_at, t.signing_keys.c.publish_until
+        )
         .where(t.signing_keys.c.purpose == purpose)
         .order_by(t.signing_keys.c.created_at.desc())
     )

@@ -283,7 +283,9 @@ class TestIdentityProvider:
         self.host = host
         self.port = port
         self.tls = tls
-        self.keys: list[SigningKey] = [SigningKey.generate(alg)]
+        self._first_key = SigningKey.generate(alg)
+        self._count_lock = threading.Lock()
+        self.keys: list[SigningKey] = []
         self.delay = 0.0
         self.fail_status: int | None = None
         self.redirects: dict[str, str] = {}
@@ -293,10 +295,24 @@ class TestIdentityProvider:
         self.extra_jwks: list[dict[str, Any]] = []
         self.fetch_count = 0
         self.discovery_count = 0
-        self._count_lock = threading.Lock()
+        self.reset()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
+
+    def reset(self) -> None:
+        """Back to the first key, well-behaved, counters at zero (for a shared provider)."""
+        self.keys = [self._first_key]
+        self.delay = 0.0
+        self.fail_status = None
+        self.redirects = {}
+        self.jwks_padding = 0
+        self.stream_responses = False
+        self.discovery_overrides = {}
+        self.extra_jwks = []
+        with self._count_lock:
+            self.fetch_count = 0
+            self.discovery_count = 0
 
     @property
     def ca_path(self) -> Path:

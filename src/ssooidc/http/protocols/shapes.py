@@ -95,7 +95,9 @@ class Validator:
             members = shape.members
             for name in shape.required_members:
                 if value.get(name) is None:
-                    problems.append(f"Value at '{_join(path, name)}' failed to satisfy constraint: Member must not be null")
+                    problems.append(
+                        f"Value at '{_join(path, name)}' failed to satisfy constraint: Member must not be null"
+                    )
             for name, item in value.items():
                 if name not in members:
                     continue  # unknown members are ignored, as AWS services do
@@ -142,9 +144,13 @@ class Validator:
             if self.constraints:
                 low, high = shape.metadata.get("min"), shape.metadata.get("max")
                 if low is not None and value < low:
-                    problems.append(f"Value at {where} failed to satisfy constraint: Member must have value greater than or equal to {low}")
+                    problems.append(
+                        f"Value at {where} failed to satisfy constraint: Member must have value greater than or equal to {low}"
+                    )
                 if high is not None and value > high:
-                    problems.append(f"Value at {where} failed to satisfy constraint: Member must have value less than or equal to {high}")
+                    problems.append(
+                        f"Value at {where} failed to satisfy constraint: Member must have value less than or equal to {high}"
+                    )
         elif kind == "boolean":
             if not isinstance(value, bool):
                 problems.append(f"Value at {where} must be a boolean")
@@ -154,18 +160,21 @@ class Validator:
         elif kind == "timestamp":
             if not isinstance(value, int | float | str) or isinstance(value, bool):
                 problems.append(f"Value at {where} must be a timestamp")
-        elif kind == "blob":
-            if not isinstance(value, str):
-                problems.append(f"Value at {where} must be base64 text")
+        elif kind == "blob" and not isinstance(value, str):
+            problems.append(f"Value at {where} must be base64 text")
 
     def _length(self, shape: Shape, length: int, where: str, problems: list[str]) -> None:
         if not self.constraints:
             return
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
         if low is not None and length < low:
-            problems.append(f"Value at {where} failed to satisfy constraint: Member must have length greater than or equal to {low}")
+            problems.append(
+                f"Value at {where} failed to satisfy constraint: Member must have length greater than or equal to {low}"
+            )
         if high is not None and length > high:
-            problems.append(f"Value at {where} failed to satisfy constraint: Member must have length less than or equal to {high}")
+            problems.append(
+                f"Value at {where} failed to satisfy constraint: Member must have length less than or equal to {high}"
+            )
 
 
 def _join(path: str, name: str) -> str:

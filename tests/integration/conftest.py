@@ -1,0 +1,362 @@
+"""One HTTPS test identity provider and one ssooidc server with a tenant that exercises every check."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ssooidc.services import identity_store, tokens
+from ssooidc.services.at_rest import SecretBox
+from ssooidc.store.engine import Store
+from ssooidc.testing.idp import TestIdentityProvider
+from tests.serverproc import ACCOUNT, ServerProcess
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+REFRESH_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
+REDIRECT = "https://backend.example.com/callback"
+
+CALLER = ("AKIACALLERTESTKEY001", "caller-secret-access-key-000000000001")
+OUTSIDER = ("AKIAOUTSIDERTESTKEY1", "outsider-secret-access-key-0000000001")
+DENIED = ("AKIADENIEDTESTKEY001", "denied-secret-access-key-00000000001")
+ACCOUNTWIDE = ("AKIAACCOUNTWIDEKEY01", "accountwide-secret-access-key-0000001")
+
+
+def actor_policy(*principals: str, deny: str | None = None) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": list(principals)},
+            "Action": "sso-oauth:CreateTokenWithIAM",
+            "Resource": "*",
+        }
+    ]
+    if deny:
+        statements.append(
+            {"Effect": "Deny", "Principal": {"AWS": deny}, "Action": "sso-oauth:*", "Resource": "*"}
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def user_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
+
+
+def tenant(issuer_url: str) -> dict[str, Any]:
+    allow_all = [
+        {
+            "PolicyName": "tokens",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sso-oauth:*", "Resource": "*"}],
+            },
+        }
+    ]
+    deny_tokens = [
+        {
+            "PolicyName": "no-tokens",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Deny", "Action": "sso-oauth:CreateTokenWithIAM", "Resource": "*"}
+                ],
+            },
+        }
+    ]
+    standard_grants = {
+        JWT_BEARER: {
+            "JwtBearer": {
+                "AuthorizedTokenIssuers": [
+                    {
+                        "TrustedTokenIssuer": "corp-idp",
+                        "AuthorizedAudiences": ["backend", "backend-alt"],
+                    }
+                ]
+            }
+        },
+        "refresh_token": {"RefreshToken": {}},
+        "authorization_code": {"AuthorizationCode": {"RedirectUris": [REDIRECT]}},
+        TOKEN_EXCHANGE: {"TokenExchange": {}},
+    }
+    policy = actor_policy(user_arn("caller"), user_arn("denied"), ACCOUNT)
+    iam_method = {"IAM": {"Iam": {"ActorPolicy": policy}}}
+    return {
+        "iam": {
+            "Users": [
+                {
+                    "UserName": "caller",
+                    "AccessKeys": [{"AccessKeyId": CALLER[0], "SecretAccessKey": CALLER[1]}],
+                },
+                {
+                    "UserName": "outsider",
+                    "AccessKeys": [{"AccessKeyId": OUTSIDER[0], "SecretAccessKey": OUTSIDER[1]}],
+                    "Policies": allow_all,
+                },
+                {
+                    "UserName": "denied",
+                    "AccessKeys": [{"AccessKeyId": DENIED[0], "SecretAccessKey": DENIED[1]}],
+                    "Policies": deny_tokens,
+                },
+                {
+                    "UserName": "accountwide",
+                    "AccessKeys": [
+                        {"AccessKeyId": ACCOUNTWIDE[0], "SecretAccessKey": ACCOUNTWIDE[1]}
+                    ],
+                    "Policies": allow_all,
+                },
+            ]
+        },
+        "identitystore": {
+            "Users": [
+                {
+                    "UserName": "alice",
+                    "DisplayName": "Alice Doe",
+                    "Name": {"GivenName": "Alice", "FamilyName": "Doe"},
+                    "Emails": [{"Value": "Alice@Example.com", "Type": "work", "Primary": True}],
+                },
+                {
+                    "UserName": "bob",
+                    "DisplayName": "Bob Roe",
+                    "Name": {"GivenName": "Bob", "FamilyName": "Roe"},
+                    "Emails": [{"Value": "bob@example.com"}],
+                },
+                {
+                    "UserName": "carol",
+                    "DisplayName": "Carol Disabled",
+                    "UserStatus": "DISABLED",
+                    "Name": {"GivenName": "Carol", "FamilyName": "Poe"},
+                    "Emails": [{"Value": "carol@example.com"}],
+                },
+                {
+                    "UserName": "dave",
+                    "DisplayName": "Dave Direct",
+                    "Name": {"GivenName": "Dave", "FamilyName": "Loe"},
+                    "Emails": [{"Value": "dave@example.com"}],
+                },
+                {
+                    "UserName": "twin1",
+                    "DisplayName": "Twin One",
+                    "Name": {"GivenName": "T", "FamilyName": "One"},
+                    "Emails": [{"Value": "twin@example.com"}],
+                },
+                {
+                    "UserName": "twin2",
+                    "DisplayName": "Twin Two",
+                    "Name": {"GivenName": "T", "FamilyName": "Two"},
+                    "Emails": [{"Value": "twin@example.com"}],
+                },
+            ],
+            "Groups": [
+                {"DisplayName": "analysts", "Members": ["alice", "carol", "twin1", "twin2"]}
+            ],
+        },
+        "ssoadmin": {
+            "TrustedTokenIssuers": [
+                {
+                    "Name": "corp-idp",
+                    "TrustedTokenIssuerType": "OIDC_JWT",
+                    "TrustedTokenIssuerConfiguration": {
+                        "OidcJwtConfiguration": {
+                            "IssuerUrl": issuer_url,
+                            "ClaimAttributePath": "email",
+                            "IdentityStoreAttributePath": "emails.value",
+                            "JwksRetrievalOption": "OPEN_ID_DISCOVERY",
+                        }
+                    },
+                }
+            ],
+            "Applications": [
+                {
+                    "Name": "backend",
+                    "Grants": standard_grants,
+                    "AuthenticationMethods": iam_method,
+                    "AccessScopes": [
+                        {"Scope": "backend:read", "AuthorizedTargets": ["reports"]},
+                        {"Scope": "backend:write"},
+                        {"Scope": "backend:all", "AuthorizedTargets": ["arn-of-instance"]},
+                    ],
+                    "AssignmentRequired": True,
+                    "Assignments": [
+                        {"PrincipalType": "GROUP", "Principal": "analysts"},
+                        {"PrincipalType": "USER", "Principal": "dave"},
+                    ],
+                },
+                {
+                    "Name": "reports",
+                    "Grants": {
+                        TOKEN_EXCHANGE: {"TokenExchange": {}},
+                        "refresh_token": {"RefreshToken": {}},
+                    },
+                    "AuthenticationMethods": iam_method,
+                    "AccessScopes": [{"Scope": "backend:read"}, {"Scope": "reports:view"}],
+                    "AssignmentRequired": False,
+                },
+                {
+                    "Name": "exchange-only",
+                    "Grants": {TOKEN_EXCHANGE: {"TokenExchange": {}}},
+                    "AuthenticationMethods": iam_method,
+                    "AssignmentRequired": False,
+                },
+                {
+                    "Name": "no-refresh",
+                    "Grants": {JWT_BEARER: standard_grants[JWT_BEARER]},
+                    "AuthenticationMethods": iam_method,
+                    "AssignmentRequired": False,
+                },
+                {
+                    "Name": "disabled-app",
+                    "Status": "DISABLED",
+                    "Grants": standard_grants,
+                    "AuthenticationMethods": iam_method,
+                },
+                {"Name": "no-iam-method", "Grants": standard_grants, "AssignmentRequired": False},
+                {
+                    "Name": "deny-in-actor",
+                    "Grants": standard_grants,
+                    "AssignmentRequired": False,
+                    "AuthenticationMethods": {
+                        "IAM": {
+                            "Iam": {
+                                "ActorPolicy": actor_policy(
+                                    user_arn("caller"), deny=user_arn("caller")
+                                )
+                            }
+                        }
+                    },
+                },
+            ],
+        },
+    }
+
+
+@dataclass
+class Tenant:
+    server: ServerProcess
+    idp: TestIdentityProvider
+    instance_arn: str
+    apps: dict[str, str]
+    issuer_arn: str
+    store: Store
+    box: SecretBox
+    identity_store_id: str
+
+    def oidc(self, creds: tuple[str, str] = CALLER) -> Any:
+        return self.server.client("sso-oidc", *creds)
+
+    def assertion(self, email: str = "alice@example.com", **claims: Any) -> str:
+        claims.setdefault("audience", "backend")
+        return self.idp.mint(subject=email.split("@")[0], email=email, **claims)
+
+    def jwt_tokens(
+        self, app: str = "backend", email: str = "alice@example.com", **kwargs: Any
+    ) -> dict[str, Any]:
+        return self.oidc().create_token_with_iam(  # type: ignore[no-any-return]
+            clientId=self.apps[app], grantType=JWT_BEARER, assertion=self.assertion(email), **kwargs
+        )
+
+    def user_id(self, user_name: str) -> str:
+        with self.store.read() as conn:
+            user_id = identity_store.find_user_by_name(conn, self.identity_store_id, user_name)
+        assert user_id is not None
+        return user_id
+
+    def mint_code(
+        self,
+        app: str = "backend",
+        user: str = "alice",
+        *,
+        redirect_uri: str = REDIRECT,
+        verifier: str | None = None,
+        scopes: tuple[str, ...] = ("openid", "backend:read"),
+        expired: bool = False,
+    ) -> str:
+        """A code as the browser sign-in will mint it, through the service function."""
+        challenge = None
+        if verifier is not None:
+            challenge = (
+                base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+                .rstrip(b"=")
+                .decode()
+            )
+        now = time.time() - (400 if expired else 0)
+        with self.store.write_sync() as conn:
+            return tokens.mint_code(
+                conn,
+                client_id=self.apps[app],
+                redirect_uri=redirect_uri,
+                user_id=self.user_id(user),
+                scopes=scopes,
+                code_challenge=challenge,
+                code_challenge_method="S256" if challenge else None,
+                auth_time=now,
+                now=now,
+            )
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestIdentityProvider]:
+    with TestIdentityProvider(tmp_path_factory.mktemp("idp")) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def tenant_server(
+    tmp_path_factory: pytest.TempPathFactory, idp: TestIdentityProvider
+) -> Iterator[Tenant]:
+    data_dir = tmp_path_factory.mktemp("ssooidc")
+    document = tenant(idp.issuer_url)
+    server = ServerProcess(
+        data_dir,
+        tenant=_with_instance_placeholder(document),
+        env={"SSL_CERT_FILE": str(idp.ca_path)},
+    )
+    server.start()
+    try:
+        admin = server.client("sso-admin")
+        instance = admin.list_instances()["Instances"][0]
+        apps = {
+            a["Name"]: a["ApplicationArn"]
+            for a in admin.list_applications(InstanceArn=instance["InstanceArn"])["Applications"]
+        }
+        issuer_arn = admin.list_trusted_token_issuers(InstanceArn=instance["InstanceArn"])[
+            "TrustedTokenIssuers"
+        ][0]["TrustedTokenIssuerArn"]
+        store = Store(server.database_url)
+        box = SecretBox.load(Path(data_dir) / "at-rest.key", create=False)
+        yield Tenant(
+            server,
+            idp,
+            instance["InstanceArn"],
+            apps,
+            issuer_arn,
+            store,
+            box,
+            instance["IdentityStoreId"],
+        )
+        store.dispose()
+    finally:
+        server.stop()
+
+
+def _with_instance_placeholder(document: dict[str, Any]) -> dict[str, Any]:
+    """The backend:all scope targets the instance, whose ARN the tenant file cannot know yet:
+    drop that target here; the test that needs it adds it through the store."""
+    for app in document["ssoadmin"]["Applications"]:
+        for scope in app.get("AccessScopes", []):
+            scope["AuthorizedTargets"] = [
+                t for t in scope.get("AuthorizedTargets", []) if t != "arn-of-instance"
+            ]
+    return document
+
+
+def new_verifier() -> str:
+    return secrets.token_urlsafe(48)
