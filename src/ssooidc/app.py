@@ -36,6 +36,7 @@ ADMIN_POLICY = {
 class Bootstrap:
     instance: Instance
     admin_key: iam.AccessKeyPair | None  # set when made by this start
+    admin_key_from_env: bool
     credentials_file: Path
 
 
@@ -83,7 +84,7 @@ def bootstrap(settings: Settings, store: Store, box: SecretBox) -> Bootstrap:
         keys.instance_secret(conn, box, keys.CONTEXT_SECRET, now)
     if made is not None:
         write_credentials(credentials_file, made, settings.region)
-    return Bootstrap(instance, made, credentials_file)
+    return Bootstrap(instance, made, bool(wanted_id and wanted_secret), credentials_file)
 
 
 def _has_keys(conn: object, principal_arn: str) -> bool:

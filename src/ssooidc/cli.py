@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,11 @@ def serve(args: argparse.Namespace) -> int:
     instance = started.instance
     print(f"ssooidc: instance {instance.arn} (identity store {instance.identity_store_id})")
     print(f"ssooidc: OIDC issuer {instance.issuer(settings.public_url)}")
-    if started.admin_key is not None:
+    if started.admin_key is not None and started.admin_key_from_env:
+        print(
+            f"ssooidc: administrator access key {started.admin_key.access_key_id} (from the environment)"
+        )
+    elif started.admin_key is not None:
         print(
             "ssooidc: administrator access key (shown once; also in "
             f"{started.credentials_file}, profile ssooidc):"
@@ -78,6 +83,10 @@ def serve(args: argparse.Namespace) -> int:
         print(demo.quickstart(settings))
     print(f"ssooidc: listening on {settings.public_url}", flush=True)
     os.environ.update(settings.to_env())
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; a no-op handler underneath
+    # turns that into the clean exit (status 0) the contract promises.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _sig, _frame: None)
     uvicorn.run(
         "ssooidc.app:create_app",
         factory=True,

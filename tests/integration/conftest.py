@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime as dt
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -11,13 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+import httpx
 import pytest
+from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+from sqlalchemy import select, update
 
 from ssooidc.services import identity_store, tokens
 from ssooidc.services.at_rest import SecretBox
+from ssooidc.store import tables
 from ssooidc.store.engine import Store
 from ssooidc.testing.idp import TestIdentityProvider
-from tests.serverproc import ACCOUNT, ServerProcess
+from tests.serverproc import ACCOUNT, NO_RETRY, REGION, ServerProcess
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -360,3 +372,176 @@ def _with_instance_placeholder(document: dict[str, Any]) -> dict[str, Any]:
 
 def new_verifier() -> str:
     return secrets.token_urlsafe(48)
+
+
+# -- helpers added for the CreateTokenWithIAM integration tests ----------------------------
+
+UNKNOWN_KEY = ("AKIAUNKNOWNTESTKEY01", "unknown-secret-access-key-000000000001")
+ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:user/admin"
+
+
+def oidc_client(server: ServerProcess, creds: tuple[str, str] = CALLER, **config: Any) -> Any:
+    """A boto3 sso-oidc client with extra botocore ``Config`` options (no retries)."""
+    return boto3.client(
+        "sso-oidc",
+        endpoint_url=server.url,
+        region_name=config.pop("region_name", REGION),
+        aws_access_key_id=creds[0],
+        aws_secret_access_key=creds[1],
+        config=NO_RETRY.merge(Config(**config)),
+    )
+
+
+def oidc_error(client: Any, name: str, **kwargs: Any) -> dict[str, Any]:
+    """Call CreateTokenWithIAM, expect the modelled ``client.exceptions.<name>``, return
+    ``e.response`` (with ``error`` and ``error_description`` at its top)."""
+    with pytest.raises(getattr(client.exceptions, name)) as info:
+        client.create_token_with_iam(**kwargs)
+    response: dict[str, Any] = info.value.response
+    assert response["Error"]["Code"] == name
+    return response
+
+
+def sigv4_error(client: Any, **kwargs: Any) -> dict[str, Any]:
+    """Call CreateTokenWithIAM, expect a SigV4 failure (an unmodelled 403 ClientError)."""
+    with pytest.raises(ClientError) as info:
+        client.create_token_with_iam(**kwargs)
+    response: dict[str, Any] = info.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    return response
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, not verified (for reading ids out of an ID token)."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
+
+
+def craft_jwt(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    """A compact JWS put together by hand (any header, any claims, any signature bytes)."""
+
+    def segment(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    parts = [json.dumps(header).encode(), json.dumps(claims).encode(), signature]
+    return ".".join(segment(p) for p in parts)
+
+
+class _DatedSigV4Auth(SigV4Auth):  # type: ignore[misc]
+    """botocore's SigV4Auth with the request date chosen by the test (X-Amz-Date)."""
+
+    def __init__(self, credentials: Credentials, service: str, region: str, when: dt.datetime) -> None:
+        super().__init__(credentials, service, region)
+        self.when = when
+
+    def add_auth(self, request: AWSRequest) -> None:
+        request.context["timestamp"] = self.when.strftime(SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        canonical_request = self.canonical_request(request)
+        string_to_sign = self.string_to_sign(request, canonical_request)
+        self._inject_signature_to_request(request, self.signature(string_to_sign, request))
+
+
+def signed_token_request(
+    server: ServerProcess,
+    body: bytes,
+    creds: tuple[str, str] = CALLER,
+    *,
+    when: dt.datetime | None = None,
+    region: str = REGION,
+    service: str = "sso-oauth",
+) -> httpx.Response:
+    """POST /token?aws_iam=t signed by botocore's SigV4Auth at ``when``, sent with httpx."""
+    request = AWSRequest(
+        method="POST",
+        url=f"{server.url}/token?aws_iam=t",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    signer = _DatedSigV4Auth(Credentials(*creds), service, region, when or dt.datetime.now(dt.UTC))
+    signer.add_auth(request)
+    prepared = request.prepare()
+    return httpx.post(prepared.url, content=body, headers=dict(prepared.headers.items()), timeout=10)
+
+
+def set_family_expiry(tenant: Tenant, family_id: str, expires_at: float) -> None:
+    """Move a token family's end (the store as the server reads it)."""
+    with tenant.store.write_sync() as conn:
+        result = conn.execute(
+            update(tables.token_families)
+            .where(tables.token_families.c.family_id == family_id)
+            .values(expires_at=expires_at)
+        )
+        assert result.rowcount == 1
+
+
+def family_row(tenant: Tenant, family_id: str) -> Any:
+    with tenant.store.read() as conn:
+        return conn.execute(
+            select(tables.token_families).where(tables.token_families.c.family_id == family_id)
+        ).one()
+
+
+@contextlib.contextmanager
+def user_status(tenant: Tenant, user_name: str, status: str) -> Iterator[None]:
+    """Set an identity-store user's status for the block, then put it back."""
+    user_id = tenant.user_id(user_name)
+    with tenant.store.read() as conn:
+        user = identity_store.get_user(conn, user_id)
+    assert user is not None
+    with tenant.store.write_sync() as conn:
+        identity_store.set_user_status(conn, user_id, status)
+    try:
+        yield
+    finally:
+        with tenant.store.write_sync() as conn:
+            identity_store.set_user_status(conn, user_id, user.status)
+
+
+def start_tenant_server(data_dir: Path, provider: TestIdentityProvider) -> Tenant:
+    """Another server with the same tenant document, trusting ``provider``; stop with
+    ``stop_tenant_server``."""
+    document = tenant(provider.issuer_url)
+    server = ServerProcess(data_dir, tenant=_with_instance_placeholder(document),
+                           env={"SSL_CERT_FILE": str(provider.ca_path)})
+    server.start()
+    try:
+        admin = server.client("sso-admin")
+        instance = admin.list_instances()["Instances"][0]
+        apps = {a["Name"]: a["ApplicationArn"]
+                for a in admin.list_applications(InstanceArn=instance["InstanceArn"])["Applications"]}
+        issuer_arn = admin.list_trusted_token_issuers(
+            InstanceArn=instance["InstanceArn"])["TrustedTokenIssuers"][0]["TrustedTokenIssuerArn"]
+        store = Store(server.database_url)
+        box = SecretBox.load(Path(data_dir) / "at-rest.key", create=False)
+    except BaseException:
+        server.stop()
+        raise
+    return Tenant(server, provider, instance["InstanceArn"], apps, issuer_arn, store, box,
+                  instance["IdentityStoreId"])
+
+
+def stop_tenant_server(tenant_: Tenant) -> None:
+    tenant_.store.dispose()
+    tenant_.server.stop()
+
+
+@pytest.fixture(scope="session")
+def untrusted_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestIdentityProvider]:
+    """A second identity provider that no trusted token issuer of ``tenant_server`` names."""
+    with TestIdentityProvider(tmp_path_factory.mktemp("untrusted-idp")) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def rotation_tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenant]:
+    """A server of its own, trusting an identity provider of its own, for tests that rotate
+    the provider's keys (the key cache allows one refetch per issuer per minute, which the
+    shared server's other tests may already have used)."""
+    with TestIdentityProvider(tmp_path_factory.mktemp("rotation-idp")) as provider:
+        started = start_tenant_server(tmp_path_factory.mktemp("ssooidc-rotation"), provider)
+        try:
+            yield started
+        finally:
+            stop_tenant_server(started)

@@ -325,7 +325,8 @@ def test_small_rsa_key_refused() -> None:
 def test_ecdsa_signature_of_wrong_length_refused(keys: dict[str, SigningKey]) -> None:
     header, payload, signature = signed(keys["ES256"]).split(".")
     raw = base64.urlsafe_b64decode(signature + "==")
-    for bad in (raw[:-1], raw + b"\x00", b"\x00" * 64):
+    padded = raw[:32] + b"\x00" + raw[32:]
+    for bad in (raw[:-1], raw + b"\x00", b"\x00" * 64, padded, b"\x00" + raw):
         a = peek(f"{header}.{payload}.{b64(bad)}")
         assert refused(verify_signature, a, issuer_key(keys["ES256"])) == (
             "assertion signature is invalid"

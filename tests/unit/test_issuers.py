@@ -353,6 +353,23 @@ def test_unknown_kid_refetches_once_per_interval(
     assert idp.discovery_count == 1
 
 
+def test_unknown_kid_on_first_fetch_counts_as_the_refetch(
+    idp: TestIdentityProvider, ca: CertificateAuthority
+) -> None:
+    clock = FrozenClock(1_000_000.0)
+    cache = IssuerKeyCache(verify=trusting(ca), clock=clock)
+
+    async def scenario() -> None:
+        for kid in ("unknown", "unknown", "other"):
+            with pytest.raises(IssuerKeyError, match="no key with kid"):
+                await cache.get_key(idp.issuer_url, kid, "RS256")
+        assert idp.fetch_count == 1
+        assert (await cache.get_key(idp.issuer_url, idp.signing_key.kid, "RS256")).kid
+        assert idp.fetch_count == 1
+
+    run(cache, scenario)
+
+
 def test_rotation_is_picked_up_on_refetch(
     idp: TestIdentityProvider, ca: CertificateAuthority
 ) -> None:

@@ -273,7 +273,7 @@ def check_claims(
     iat = _number(claims, "iat", required=False)
     if exp <= now - leeway:
         raise InvalidGrant(f"assertion expired at {_iso(exp)}")
-    if nbf is not None and nbf >= now + leeway:
+    if nbf is not None and nbf > now + leeway:
         raise InvalidGrant(f"assertion not valid before {_iso(nbf)}")
     if iat is not None and iat > now + leeway:
         raise InvalidGrant(f"assertion issued in the future at {_iso(iat)}")
