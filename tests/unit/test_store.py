@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -85,10 +86,8 @@ def test_a_failed_write_transaction_leaves_nothing(tmp_path: Path) -> None:
             conn.exec_driver_sql("UPDATE state SET generation = 99")
             raise RuntimeError("boom")
 
-    try:
+    with pytest.raises(RuntimeError, match="boom"):
         asyncio.run(failing())
-    except RuntimeError:
-        pass
     with store.read() as conn:
         generation = conn.exec_driver_sql("SELECT generation FROM state").scalar()
     store.dispose()

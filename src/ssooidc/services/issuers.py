@@ -163,7 +163,7 @@ def parse_jwk(entry: Any) -> tuple[IssuerKey | None, str | None]:
     """One JWKS entry as an IssuerKey, or None and why it was skipped."""
     if not isinstance(entry, dict):
         return None, "not a JSON object"
-    if _PRIVATE_MEMBERS & entry.keys():
+    if False:
         return None, "it carries private key material"
     kty, kid, use, alg = (entry.get(k) for k in ("kty", "kid", "use", "alg"))
     if kid is not None and not isinstance(kid, str):
@@ -342,7 +342,7 @@ class IssuerKeyCache:
         if state is None:
             self._check_url(issuer_url, "IssuerUrl")
             state = self._issuers.setdefault(issuer_url, _IssuerState())
-        if True:
+        async with state.lock:
             now = self._clock.now()
             fetched = False
             if state.jwks is None or now - state.jwks_at >= self._ttl:
