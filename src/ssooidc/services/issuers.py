@@ -163,7 +163,7 @@ def parse_jwk(entry: Any) -> tuple[IssuerKey | None, str | None]:
     """One JWKS entry as an IssuerKey, or None and why it was skipped."""
     if not isinstance(entry, dict):
         return None, "not a JSON object"
-    if False:
+    if _PRIVATE_MEMBERS & entry.keys():
         return None, "it carries private key material"
     kty, kid, use, alg = (entry.get(k) for k in ("kty", "kid", "use", "alg"))
     if kid is not None and not isinstance(kid, str):
@@ -393,7 +393,7 @@ class IssuerKeyCache:
         if state.error is not None and now - state.error_at < self._negative_ttl:
             raise IssuerKeyError(state.error)
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(None):
                 if state.jwks_uri is None or now - state.discovery_at >= self._ttl:
                     state.jwks_uri = await self._discover(issuer_url)
                     state.discovery_at = now

@@ -1,0 +1,65 @@
+"""The README's quickstart: --demo, `ssooidc demo assertion`, real tokens, an exchange."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+
+from tests.serverproc import REGION, ServerProcess
+
+
+def test_demo_tenant_quickstart_gets_real_tokens(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "demo", extra_args=["--demo"]).start()
+    try:
+        assert "ssooidc demo tenant" in server.log()
+        session = boto3.Session(
+            aws_access_key_id="AKIAADMINTESTKEY0001",
+            aws_secret_access_key="admin-secret-access-key-for-tests-0001",
+            region_name=REGION,
+        )
+        admin = session.client("sso-admin", endpoint_url=server.url)
+        instance = admin.list_instances()["Instances"][0]["InstanceArn"]
+        apps = {
+            a["Name"]: a["ApplicationArn"]
+            for a in admin.list_applications(InstanceArn=instance)["Applications"]
+        }
+        assertion = subprocess.check_output(
+            [
+                sys.executable,
+                "-m",
+                "ssooidc",
+                "demo",
+                "assertion",
+                "--data-dir",
+                str(server.data_dir),
+                "--port",
+                str(server.port),
+                "--email",
+                "alice@example.com",
+            ],
+            text=True,
+        ).strip()
+        assert assertion.count(".") == 2
+        oidc = session.client("sso-oidc", endpoint_url=server.url)
+        tokens = oidc.create_token_with_iam(
+            clientId=apps["demo-app"],
+            grantType="urn:ietf:params:oauth:grant-type:jwt-bearer",
+            assertion=assertion,
+        )
+        assert "demo:read" in tokens["scope"]
+        exchanged = oidc.create_token_with_iam(
+            clientId=apps["demo-api"],
+            grantType="urn:ietf:params:oauth:grant-type:token-exchange",
+            subjectToken=tokens["accessToken"],
+            subjectTokenType="urn:ietf:params:oauth:token-type:access_token",
+        )
+        assert exchanged["issuedTokenType"] == "urn:ietf:params:oauth:token-type:access_token"
+        assert "demo:read" in exchanged["scope"]
+    finally:
+        assert server.stop() == 0
+    # A restart with --demo again applies the same tenant without error.
+    server.start()
+    server.stop()
