@@ -293,7 +293,7 @@ def test_failing_issuer_does_not_block_another(
         slow = timed(cache.get_key(idp.issuer_url, idp.signing_key.kid, "RS256"))
         slow_again = timed(cache.get_key(idp.issuer_url, idp.signing_key.kid, "RS256"))
         fast = timed(cache.get_key(other_idp.issuer_url, other_idp.signing_key.kid, "ES256"))
-        return await asyncio.gather(slow, slow_again, fast)
+        return list(await asyncio.gather(slow, slow_again, fast))
 
     (slow_time, slow), (again_time, again), (fast_time, fast) = run(cache, scenario)
     assert isinstance(slow, IssuerKeyError) and "timed out" in str(slow)
@@ -468,6 +468,17 @@ def test_failed_refetch_keeps_known_keys_until_ttl(
             await cache.get_key(url, kid, "RS256")
 
     run(cache, scenario)
+
+
+def test_cache_survives_a_new_event_loop(
+    idp: TestIdentityProvider, ca: CertificateAuthority
+) -> None:
+    cache = IssuerKeyCache(verify=trusting(ca))
+    first = asyncio.run(cache.get_key(idp.issuer_url, idp.signing_key.kid, "RS256"))
+    new = idp.rotate_keys(keep_old=True)
+    second = run(cache, lambda: cache.get_key(idp.issuer_url, new.kid, "RS256"))
+    assert (first.kid, second.kid) == (idp.keys[0].kid, new.kid)
+    assert idp.fetch_count == 2
 
 
 # --- key selection ------------------------------------------------------------------------

@@ -23,8 +23,10 @@ Rules kept here (security.md, "Assertions and keys"):
   ``verify``, unsupported key types, RSA moduli under 2048 bits or invalid EC points are
   skipped; at most ``MAX_JWKS_KEYS`` entries are read. Keys are parsed once per fetch.
 
-A cache belongs to one event loop. Callers pass only configured IssuerUrls: the per-issuer
-state is never evicted.
+A cache may outlive an event loop: on a new loop it starts a new HTTP client and new locks,
+keeping what it has cached; connections are not kept alive (fetches are rare), so none is
+left behind on a finished loop. Callers pass only configured IssuerUrls: the per-issuer state is
+never evicted.
 """
 
 from __future__ import annotations
@@ -319,6 +321,7 @@ class IssuerKeyCache:
         self._clock: Clock = clock or SystemClock()
         self._verify = _ssl_context(verify)
         self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._issuers: dict[str, _IssuerState] = {}
 
     def get_key_cached(self, issuer_url: str, kid: str | None, alg: str) -> IssuerKey | None:
@@ -338,6 +341,7 @@ class IssuerKeyCache:
         key = self.get_key_cached(issuer_url, kid, alg)
         if key is not None:
             return key
+        self._bind_loop()
         state = self._issuers.get(issuer_url)
         if state is None:
             self._check_url(issuer_url, "IssuerUrl")
@@ -368,6 +372,15 @@ class IssuerKeyCache:
             await self._client.aclose()
             self._client = None
 
+    def _bind_loop(self) -> None:
+        """Start a new HTTP client and new locks when called from a new event loop."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        self._loop, self._client = loop, None
+        for state in self._issuers.values():
+            state.lock = asyncio.Lock()
+
     def _check_url(self, url: str, what: str) -> None:
         """Refuse a URL that is not HTTPS (or allowed loopback HTTP)."""
         try:
@@ -393,7 +406,7 @@ class IssuerKeyCache:
         if state.error is not None and now - state.error_at < self._negative_ttl:
             raise IssuerKeyError(state.error)
         try:
-            async with asyncio.timeout(None):
+            async with asyncio.timeout(self._timeout):
                 if state.jwks_uri is None or now - state.discovery_at >= self._ttl:
                     state.jwks_uri = await self._discover(issuer_url)
                     state.discovery_at = now
@@ -431,6 +444,7 @@ class IssuerKeyCache:
                 verify=self._verify,
                 timeout=httpx.Timeout(self._timeout),
                 follow_redirects=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
                 headers={"Accept": "application/json", "Accept-Encoding": "identity"},
             )
         return self._client
