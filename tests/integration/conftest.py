@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 
 from ssooidc.services import identity_store, tokens
 from ssooidc.services.at_rest import SecretBox
+from ssooidc.services.instance import bump_generation
 from ssooidc.store import tables
 from ssooidc.store.engine import Store
 from ssooidc.testing.idp import TestIdentityProvider
@@ -414,7 +415,9 @@ def sigv4_error(client: Any, **kwargs: Any) -> dict[str, Any]:
 def jwt_claims(token: str) -> dict[str, Any]:
     """The payload of a JWT, not verified (for reading ids out of an ID token)."""
     payload = token.split(".")[1]
-    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
     return claims
 
 
@@ -431,7 +434,9 @@ def craft_jwt(header: dict[str, Any], claims: dict[str, Any], signature: bytes =
 class _DatedSigV4Auth(SigV4Auth):  # type: ignore[misc]
     """botocore's SigV4Auth with the request date chosen by the test (X-Amz-Date)."""
 
-    def __init__(self, credentials: Credentials, service: str, region: str, when: dt.datetime) -> None:
+    def __init__(
+        self, credentials: Credentials, service: str, region: str, when: dt.datetime
+    ) -> None:
         super().__init__(credentials, service, region)
         self.when = when
 
@@ -462,7 +467,9 @@ def signed_token_request(
     signer = _DatedSigV4Auth(Credentials(*creds), service, region, when or dt.datetime.now(dt.UTC))
     signer.add_auth(request)
     prepared = request.prepare()
-    return httpx.post(prepared.url, content=body, headers=dict(prepared.headers.items()), timeout=10)
+    return httpx.post(
+        prepared.url, content=body, headers=dict(prepared.headers.items()), timeout=10
+    )
 
 
 def set_family_expiry(tenant: Tenant, family_id: str, expires_at: float) -> None:
@@ -503,23 +510,37 @@ def start_tenant_server(data_dir: Path, provider: TestIdentityProvider) -> Tenan
     """Another server with the same tenant document, trusting ``provider``; stop with
     ``stop_tenant_server``."""
     document = tenant(provider.issuer_url)
-    server = ServerProcess(data_dir, tenant=_with_instance_placeholder(document),
-                           env={"SSL_CERT_FILE": str(provider.ca_path)})
+    server = ServerProcess(
+        data_dir,
+        tenant=_with_instance_placeholder(document),
+        env={"SSL_CERT_FILE": str(provider.ca_path)},
+    )
     server.start()
     try:
         admin = server.client("sso-admin")
         instance = admin.list_instances()["Instances"][0]
-        apps = {a["Name"]: a["ApplicationArn"]
-                for a in admin.list_applications(InstanceArn=instance["InstanceArn"])["Applications"]}
-        issuer_arn = admin.list_trusted_token_issuers(
-            InstanceArn=instance["InstanceArn"])["TrustedTokenIssuers"][0]["TrustedTokenIssuerArn"]
+        apps = {
+            a["Name"]: a["ApplicationArn"]
+            for a in admin.list_applications(InstanceArn=instance["InstanceArn"])["Applications"]
+        }
+        issuer_arn = admin.list_trusted_token_issuers(InstanceArn=instance["InstanceArn"])[
+            "TrustedTokenIssuers"
+        ][0]["TrustedTokenIssuerArn"]
         store = Store(server.database_url)
         box = SecretBox.load(Path(data_dir) / "at-rest.key", create=False)
     except BaseException:
         server.stop()
         raise
-    return Tenant(server, provider, instance["InstanceArn"], apps, issuer_arn, store, box,
-                  instance["IdentityStoreId"])
+    return Tenant(
+        server,
+        provider,
+        instance["InstanceArn"],
+        apps,
+        issuer_arn,
+        store,
+        box,
+        instance["IdentityStoreId"],
+    )
 
 
 def stop_tenant_server(tenant_: Tenant) -> None:
@@ -545,3 +566,21 @@ def rotation_tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenant
             yield started
         finally:
             stop_tenant_server(started)
+
+
+@contextlib.contextmanager
+def scope_targets(tenant_: Tenant, app: str, scope: str, targets: list[str]) -> Iterator[None]:
+    """Give an access scope of ``app`` these AuthorizedTargets for the block, then put the old
+    ones back (through the store, as PutApplicationAccessScope would)."""
+    table = tables.application_scopes
+    where = (table.c.application_arn == tenant_.apps[app], table.c.scope == scope)
+    with tenant_.store.write_sync() as conn:
+        old = conn.execute(select(table.c.authorized_targets).where(*where)).scalar_one()
+        conn.execute(update(table).where(*where).values(authorized_targets=targets))
+        bump_generation(conn)
+    try:
+        yield
+    finally:
+        with tenant_.store.write_sync() as conn:
+            conn.execute(update(table).where(*where).values(authorized_targets=old))
+            bump_generation(conn)

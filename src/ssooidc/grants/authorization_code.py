@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection
 
-from ssooidc.errors import InvalidGrant, InvalidScope
+from ssooidc.errors import InvalidGrant
 from ssooidc.grants.base import TokenRequest
 from ssooidc.services import tokens
 from ssooidc.services.catalog import Application, Catalog
@@ -46,6 +46,7 @@ async def redeem(
     *,
     with_refresh: bool,
     check_user: Callable[[Connection, str], object],
+    registered_redirect_uris: Collection[str] | None = None,
 ) -> tokens.IssuedTokens:
     """Redeem a code once; a second redemption fails and revokes what the first issued
     (RFC 6749 §4.1.2)."""
@@ -59,14 +60,13 @@ async def redeem(
                 raise InvalidGrant("the authorization code has expired")
             if stored.redirect_uri != redirect_uri:
                 raise InvalidGrant("redirectUri does not match the authorization request")
+            if registered_redirect_uris is not None and redirect_uri not in registered_redirect_uris:
+                raise InvalidGrant("redirectUri is not a redirect URI of the application's grant")
             check_pkce(stored, verifier)
             check_user(conn, stored.user_id)
             scopes = stored.scopes
             if requested_scopes:
-                wider = [s for s in requested_scopes if s not in stored.scopes]
-                if wider:
-                    raise InvalidScope(f"scope {wider[0]!r} was not authorized")
-                scopes = tuple(dict.fromkeys(requested_scopes))
+                scopes = service.scopes(requested_scopes, stored.scopes, what="the authorization")
             family_id = tokens.new_family_id()
             if tokens.consume_code(conn, code, family_id, now):
                 family = tokens.start_family(
@@ -106,6 +106,9 @@ class AuthorizationCodeGrant:
             request.scope,
             with_refresh=with_refresh,
             check_user=lambda conn, user_id: service.check_user(conn, app, user_id),
+            registered_redirect_uris=app.grants[self.grant_type]
+            .get("AuthorizationCode", {})
+            .get("RedirectUris", []),
         )
         token_type = TOKEN_TYPE_REFRESH if with_refresh else TOKEN_TYPE_ACCESS
         return service.response(catalog, app, issued, issued_token_type=token_type)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Connection
 
-from ssooidc.errors import ExpiredToken, InvalidGrant, InvalidScope
+from ssooidc.errors import ExpiredToken, InvalidGrant
 from ssooidc.grants.base import TokenRequest
 from ssooidc.services import tokens
 from ssooidc.services.catalog import Application, Catalog
@@ -54,16 +54,16 @@ async def rotate(
             raise InvalidGrant("the refresh token has been revoked")
         if stored.family.expires_at <= now:
             raise ExpiredToken("the refresh token's session has expired")
-        check_user(conn, stored.family.user_id)
-        scopes = stored.scopes
-        if requested_scopes:
-            wider = [s for s in requested_scopes if s not in stored.scopes]
-            if wider:
-                raise InvalidScope(f"scope {wider[0]!r} was not granted to the refresh token")
-            scopes = tuple(dict.fromkeys(requested_scopes))
-        outcome = tokens.consume_refresh_token(conn, refresh_token, now, grace_seconds)
-        if outcome is not tokens.Consumed.REUSED:
-            return tokens.issue_tokens(conn, stored.family, scopes, with_refresh=True, now=now)
+        # A retired token (row 8) is refused before the user (row 9) and scope (row 10) checks.
+        retired = stored.consumed_at is not None and now - stored.consumed_at > grace_seconds
+        if not retired:
+            check_user(conn, stored.family.user_id)
+            scopes = stored.scopes
+            if requested_scopes:
+                scopes = service.scopes(requested_scopes, stored.scopes, what="the refresh token")
+            outcome = tokens.consume_refresh_token(conn, refresh_token, now, grace_seconds)
+            if outcome is not tokens.Consumed.REUSED:
+                return tokens.issue_tokens(conn, stored.family, scopes, with_refresh=True, now=now)
     # A rotated token presented again: nothing above was written; revoke the family.
     async with service.store.write() as conn:
         tokens.revoke_family(conn, stored.family.family_id, now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ssooidc.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
+from ssooidc.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from ssooidc.grants.base import TokenRequest
 from ssooidc.services import tokens
 from ssooidc.services.applications import DEFAULT_SCOPES
@@ -22,7 +22,10 @@ class TokenExchangeGrant:
         """The token types (row 7) and, for a refresh token, the RefreshToken grant."""
         if request.subject_token_type != TOKEN_TYPE_ACCESS:
             raise InvalidRequest(f"subjectTokenType must be {TOKEN_TYPE_ACCESS}")
-        requested = request.requested_token_type or TOKEN_TYPE_ACCESS
+        # Absent means access_token; any other value, the empty string too, is refused.
+        requested = request.requested_token_type
+        if requested is None:
+            requested = TOKEN_TYPE_ACCESS
         if requested not in (TOKEN_TYPE_ACCESS, TOKEN_TYPE_REFRESH):
             raise InvalidRequest(f"requestedTokenType must be {TOKEN_TYPE_ACCESS} or {TOKEN_TYPE_REFRESH}")
         if requested == TOKEN_TYPE_REFRESH and "refresh_token" not in app.grants:
@@ -52,13 +55,7 @@ class TokenExchangeGrant:
                 raise InvalidGrant("no scope of the subject token authorizes this application")
             service.check_user(conn, app, subject.family.user_id)
             available = (set(authorizing) & app.all_scopes()) | set(DEFAULT_SCOPES)
-            if request.scope:
-                outside = [s for s in request.scope if s not in available]
-                if outside:
-                    raise InvalidScope(f"scope {outside[0]!r} is not available through this exchange")
-                scopes = tuple(dict.fromkeys(request.scope))
-            else:
-                scopes = tuple(sorted(available))
+            scopes = service.scopes(request.scope, available, what="this exchange")
             family = tokens.start_family(
                 conn,
                 application_arn=app.arn,
