@@ -60,7 +60,10 @@ async def redeem(
                 raise InvalidGrant("the authorization code has expired")
             if stored.redirect_uri != redirect_uri:
                 raise InvalidGrant("redirectUri does not match the authorization request")
-            if registered_redirect_uris is not None and redirect_uri not in registered_redirect_uris:
+            if (
+                registered_redirect_uris is not None
+                and redirect_uri not in registered_redirect_uris
+            ):
                 raise InvalidGrant("redirectUri is not a redirect URI of the application's grant")
             check_pkce(stored, verifier)
             check_user(conn, stored.user_id)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy.exc import IntegrityError
-
 from ssooidc.errors import InvalidGrant
 from ssooidc.grants.base import TokenRequest
 from ssooidc.services import assertions, identity_store, tokens
@@ -27,9 +25,13 @@ class JwtBearerGrant:
         unverified = assertions.peek(request.assertion)
         issuer, audiences = _authorized_issuer(catalog, app, unverified.iss)
         try:
-            key = service.issuer_keys.get_key_cached(issuer.issuer_url, unverified.kid, unverified.alg)
+            key = service.issuer_keys.get_key_cached(
+                issuer.issuer_url, unverified.kid, unverified.alg
+            )
             if key is None:
-                key = await service.issuer_keys.get_key(issuer.issuer_url, unverified.kid, unverified.alg)
+                key = await service.issuer_keys.get_key(
+                    issuer.issuer_url, unverified.kid, unverified.alg
+                )
         except IssuerKeyError as exc:
             raise InvalidGrant(f"the issuer's keys could not be used: {exc}") from None
         assertions.verify_signature(unverified, key)
@@ -51,27 +53,30 @@ class JwtBearerGrant:
             user = service.check_user(conn, app, users[0].user_id)
         scopes = service.scopes(request.scope, app.all_scopes())
         with_refresh = "refresh_token" in app.grants
-        try:
-            async with service.store.write() as conn:
-                tokens.remember_assertion(conn, unverified.iss, claims.jti, claims.exp + LEEWAY)
-                family = tokens.start_family(
-                    conn,
-                    application_arn=app.arn,
-                    user_id=user.user_id,
-                    origin="jwt_bearer",
-                    issuer_arn=issuer.arn,
-                    auth_time=now,
-                    expires_at=now + service.policy.session_duration,
-                )
-                issued = tokens.issue_tokens(conn, family, scopes, with_refresh=with_refresh, now=now)
-        except IntegrityError:
-            raise InvalidGrant("the assertion was already exchanged (jti replayed)") from None
+        async with service.store.write() as conn:
+            if not tokens.remember_assertion(conn, unverified.iss, claims.jti, claims.exp + LEEWAY):
+                raise InvalidGrant("the assertion was already exchanged (jti replayed)")
+            family = tokens.start_family(
+                conn,
+                application_arn=app.arn,
+                user_id=user.user_id,
+                origin="jwt_bearer",
+                issuer_arn=issuer.arn,
+                auth_time=now,
+                expires_at=now + service.policy.session_duration,
+            )
+            issued = tokens.issue_tokens(conn, family, scopes, with_refresh=with_refresh, now=now)
         return service.response(
-            catalog, app, issued, issued_token_type=TOKEN_TYPE_REFRESH if with_refresh else TOKEN_TYPE_ACCESS
+            catalog,
+            app,
+            issued,
+            issued_token_type=TOKEN_TYPE_REFRESH if with_refresh else TOKEN_TYPE_ACCESS,
         )
 
 
-def _authorized_issuer(catalog: Catalog, app: Application, iss: str) -> tuple[TrustedIssuer, list[str]]:
+def _authorized_issuer(
+    catalog: Catalog, app: Application, iss: str
+) -> tuple[TrustedIssuer, list[str]]:
     """The trusted issuer of the application's JwtBearer grant whose IssuerUrl is exactly ``iss``."""
     grant = app.grants[JwtBearerGrant.grant_type].get("JwtBearer", {})
     for entry in grant.get("AuthorizedTokenIssuers", []):

@@ -27,7 +27,9 @@ class TokenExchangeGrant:
         if requested is None:
             requested = TOKEN_TYPE_ACCESS
         if requested not in (TOKEN_TYPE_ACCESS, TOKEN_TYPE_REFRESH):
-            raise InvalidRequest(f"requestedTokenType must be {TOKEN_TYPE_ACCESS} or {TOKEN_TYPE_REFRESH}")
+            raise InvalidRequest(
+                f"requestedTokenType must be {TOKEN_TYPE_ACCESS} or {TOKEN_TYPE_REFRESH}"
+            )
         if requested == TOKEN_TYPE_REFRESH and "refresh_token" not in app.grants:
             raise UnauthorizedClient("a refresh token needs the application's RefreshToken grant")
         return requested

@@ -11,7 +11,9 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from ssooidc.errors import Conflict, ResourceNotFound, Validation
 from ssooidc.services.instance import bump_generation
+from ssooidc.store import records
 from ssooidc.store import tables as t
+from ssooidc.store.hot import json_value as records_json
 
 #: The attribute paths a trusted issuer may map a claim to, and how each is compared:
 #: emails case-insensitively [decide], everything else exactly.
@@ -137,13 +139,14 @@ def _index(conn: Connection, user_id: str, doc: dict[str, Any]) -> None:
         conn.execute(insert(t.identity_user_attributes), rows)
 
 
+def _user(row: tuple[Any, ...]) -> IdentityUser:
+    user_id, user_name, status, document = row
+    return IdentityUser(user_id, user_name, status, dict(records_json(document)))
+
+
 def get_user(conn: Connection, user_id: str) -> IdentityUser | None:
-    row = conn.execute(
-        select(t.identity_users).where(t.identity_users.c.user_id == user_id)
-    ).first()
-    if row is None:
-        return None
-    return IdentityUser(row.user_id, row.user_name, row.status, dict(row.document))
+    row = records.user(conn, user_id)
+    return None if row is None else _user(row)
 
 
 def find_user_by_name(conn: Connection, identity_store_id: str, user_name: str) -> str | None:
@@ -162,15 +165,7 @@ def find_users_by_attribute(
     """Enabled users whose attribute at ``path`` equals ``value`` (at most ``limit``)."""
     if path in CASE_INSENSITIVE_PATHS:
         value = value.lower()
-    a, u = t.identity_user_attributes, t.identity_users
-    rows = conn.execute(
-        select(u.c.user_id, u.c.user_name, u.c.status, u.c.document)
-        .join(a, a.c.user_id == u.c.user_id)
-        .where(a.c.path == path, a.c.value == value, u.c.status == "ENABLED")
-        .distinct()
-        .limit(limit)
-    ).all()
-    return [IdentityUser(r.user_id, r.user_name, r.status, dict(r.document)) for r in rows]
+    return [_user(r) for r in records.enabled_users_with_attribute(conn, path, value, limit)]
 
 
 def create_group(
@@ -233,7 +228,4 @@ def add_membership(conn: Connection, group_id: str, user_id: str) -> str:
 
 
 def group_ids_of(conn: Connection, user_id: str) -> set[str]:
-    rows = conn.execute(
-        select(t.identity_memberships.c.group_id).where(t.identity_memberships.c.user_id == user_id)
-    )
-    return {r.group_id for r in rows}
+    return records.group_ids_of(conn, user_id)

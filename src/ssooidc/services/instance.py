@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
+from ssooidc.store import records
 from ssooidc.store import tables as t
 
 
@@ -73,4 +74,4 @@ def bump_generation(conn: Connection) -> None:
 
 
 def read_generation(conn: Connection) -> int:
-    return int(conn.execute(select(t.state.c.generation).where(t.state.c.id == 1)).scalar_one())
+    return records.generation(conn)

@@ -111,7 +111,10 @@ class TokenService:
 
     @staticmethod
     def scopes(
-        requested: Sequence[str] | None, available: Collection[str], *, what: str = "the application"
+        requested: Sequence[str] | None,
+        available: Collection[str],
+        *,
+        what: str = "the application",
     ) -> tuple[str, ...]:
         """Row 10: requested scopes must be available; none requested means all of them."""
         if not requested:

@@ -9,9 +9,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection
 
-from ssooidc.store import tables as t
+from ssooidc.store import records
 
 ACCESS_TOKEN_LIFETIME = 3600
 CODE_LIFETIME = 300
@@ -83,16 +83,9 @@ def start_family(
         expires_at=expires_at,
         revoked=False,
     )
-    conn.execute(
-        insert(t.token_families).values(
-            family_id=family.family_id,
-            application_arn=application_arn,
-            user_id=user_id,
-            origin=origin,
-            issuer_arn=issuer_arn,
-            auth_time=auth_time,
-            expires_at=expires_at,
-        )
+    records.insert_family(
+        conn,
+        (family.family_id, application_arn, user_id, origin, issuer_arn, auth_time, expires_at),
     )
     return family
 
@@ -110,53 +103,73 @@ def issue_tokens(
     access = new_secret("aoa")
     refresh = new_secret("aor") if with_refresh else None
     scope_text = " ".join(scopes)
+    access_expires = min(now + access_lifetime, family.expires_at)
     rows = [
-        {
-            "token_hash": token_hash(access),
-            "kind": "access",
-            "family_id": family.family_id,
-            "application_arn": family.application_arn,
-            "scopes": scope_text,
-            "issued_at": now,
-            "expires_at": min(now + access_lifetime, family.expires_at),
-        }
+        (
+            token_hash(access),
+            "access",
+            family.family_id,
+            family.application_arn,
+            scope_text,
+            now,
+            access_expires,
+        )
     ]
     if refresh is not None:
-        rows.append({**rows[0], "token_hash": token_hash(refresh), "kind": "refresh", "expires_at": family.expires_at})
-    conn.execute(insert(t.tokens), rows)
+        rows.append(
+            (
+                token_hash(refresh),
+                "refresh",
+                family.family_id,
+                family.application_arn,
+                scope_text,
+                now,
+                family.expires_at,
+            )
+        )
+    records.insert_tokens(conn, rows)
     return IssuedTokens(access, refresh, family, scopes, access_lifetime)
 
 
 def find_token(conn: Connection, token: str, kind: str) -> StoredToken | None:
-    """The stored token of ``kind`` with this value, joined with its family."""
-    tok, fam = t.tokens, t.token_families
-    row = conn.execute(
-        select(tok, fam.c.user_id, fam.c.origin, fam.c.issuer_arn, fam.c.auth_time,
-               fam.c.expires_at.label("family_expires_at"), fam.c.revoked_at,
-               fam.c.application_arn.label("family_application_arn"))
-        .join(fam, fam.c.family_id == tok.c.family_id)
-        .where(tok.c.token_hash == token_hash(token), tok.c.kind == kind)
-    ).first()
+    """The stored token of ``kind`` with this value, with its family."""
+    row = records.find_token(conn, token_hash(token), kind)
     if row is None:
         return None
+    (
+        kind_,
+        family_id,
+        app_arn,
+        scopes,
+        issued_at,
+        expires_at,
+        consumed_at,
+        family_app,
+        user_id,
+        origin,
+        issuer_arn,
+        auth_time,
+        family_expires,
+        revoked_at,
+    ) = row
     family = Family(
-        family_id=row.family_id,
-        application_arn=row.family_application_arn,
-        user_id=row.user_id,
-        origin=row.origin,
-        issuer_arn=row.issuer_arn,
-        auth_time=row.auth_time,
-        expires_at=row.family_expires_at,
-        revoked=row.revoked_at is not None,
+        family_id=family_id,
+        application_arn=family_app,
+        user_id=user_id,
+        origin=origin,
+        issuer_arn=issuer_arn,
+        auth_time=auth_time,
+        expires_at=family_expires,
+        revoked=revoked_at is not None,
     )
     return StoredToken(
-        kind=row.kind,
+        kind=kind_,
         family=family,
-        application_arn=row.application_arn,
-        scopes=tuple(row.scopes.split()),
-        issued_at=row.issued_at,
-        expires_at=row.expires_at,
-        consumed_at=row.consumed_at,
+        application_arn=app_arn,
+        scopes=tuple(scopes.split()),
+        issued_at=issued_at,
+        expires_at=expires_at,
+        consumed_at=consumed_at,
     )
 
 
@@ -168,31 +181,17 @@ class Consumed(enum.Enum):
 
 def consume_refresh_token(conn: Connection, token: str, now: float, grace_seconds: int) -> Consumed:
     """Retire a refresh token: one atomic conditional update, so racing requests see one success."""
-    result = conn.execute(
-        update(t.tokens)
-        .where(
-            t.tokens.c.token_hash == token_hash(token),
-            t.tokens.c.kind == "refresh",
-            t.tokens.c.consumed_at.is_(None),
-        )
-        .values(consumed_at=now)
-    )
-    if result.rowcount == 1:
+    digest = token_hash(token)
+    if records.consume_token(conn, digest, "refresh", now):
         return Consumed.NOW
-    row = conn.execute(
-        select(t.tokens.c.consumed_at).where(t.tokens.c.token_hash == token_hash(token))
-    ).first()
-    if row is not None and row.consumed_at is not None and now - row.consumed_at <= grace_seconds:
+    consumed_at = records.token_consumed_at(conn, digest)
+    if consumed_at is not None and now - consumed_at <= grace_seconds:
         return Consumed.WITHIN_GRACE
     return Consumed.REUSED
 
 
 def revoke_family(conn: Connection, family_id: str, now: float) -> None:
-    conn.execute(
-        update(t.token_families)
-        .where(t.token_families.c.family_id == family_id, t.token_families.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    records.revoke_family(conn, family_id, now)
 
 
 # -- authorization codes ------------------------------------------------------------------
@@ -226,66 +225,65 @@ def mint_code(
 ) -> str:
     """A single-use authorization code for ``client_id`` (an application ARN or a client id)."""
     code = new_secret("aoc")
-    conn.execute(
-        insert(t.authorization_codes).values(
-            code_hash=token_hash(code),
-            client_id=client_id,
-            redirect_uri=redirect_uri,
-            user_id=user_id,
-            scopes=" ".join(scopes),
-            code_challenge=code_challenge,
-            code_challenge_method=code_challenge_method,
-            auth_time=auth_time,
-            expires_at=now + CODE_LIFETIME,
-        )
+    records.insert_code(
+        conn,
+        token_hash(code),
+        (
+            client_id,
+            redirect_uri,
+            user_id,
+            " ".join(scopes),
+            code_challenge,
+            code_challenge_method,
+            auth_time,
+            now + CODE_LIFETIME,
+        ),
     )
     return code
 
 
 def find_code(conn: Connection, code: str) -> StoredCode | None:
-    row = conn.execute(
-        select(t.authorization_codes).where(t.authorization_codes.c.code_hash == token_hash(code))
-    ).first()
+    row = records.find_code(conn, token_hash(code))
     if row is None:
         return None
+    (
+        client_id,
+        redirect_uri,
+        user_id,
+        scopes,
+        challenge,
+        method,
+        auth_time,
+        expires_at,
+        consumed_at,
+        family_id,
+    ) = row
     return StoredCode(
-        client_id=row.client_id,
-        redirect_uri=row.redirect_uri,
-        user_id=row.user_id,
-        scopes=tuple(row.scopes.split()),
-        code_challenge=row.code_challenge,
-        code_challenge_method=row.code_challenge_method,
-        auth_time=row.auth_time,
-        expires_at=row.expires_at,
-        consumed_at=row.consumed_at,
-        family_id=row.family_id,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        user_id=user_id,
+        scopes=tuple(scopes.split()),
+        code_challenge=challenge,
+        code_challenge_method=method,
+        auth_time=auth_time,
+        expires_at=expires_at,
+        consumed_at=consumed_at,
+        family_id=family_id,
     )
 
 
 def consume_code(conn: Connection, code: str, family_id: str, now: float) -> bool:
     """Mark a code redeemed by ``family_id``; False when another request redeemed it first."""
-    result = conn.execute(
-        update(t.authorization_codes)
-        .where(t.authorization_codes.c.code_hash == token_hash(code), t.authorization_codes.c.consumed_at.is_(None))
-        .values(consumed_at=now, family_id=family_id)
-    )
-    return result.rowcount == 1
+    return records.consume_code(conn, token_hash(code), family_id, now)
 
 
 # -- assertion replay ---------------------------------------------------------------------
 
 
 def assertion_seen(conn: Connection, issuer: str, jti: str) -> bool:
-    return (
-        conn.execute(
-            select(t.assertion_replay.c.jti).where(
-                t.assertion_replay.c.issuer == issuer, t.assertion_replay.c.jti == jti
-            )
-        ).first()
-        is not None
-    )
+    return records.assertion_seen(conn, issuer, jti)
 
 
-def remember_assertion(conn: Connection, issuer: str, jti: str, expires_at: float) -> None:
-    """Record (iss, jti); a second insert fails on the primary key, on any instance."""
-    conn.execute(insert(t.assertion_replay).values(issuer=issuer, jti=jti, expires_at=expires_at))
+def remember_assertion(conn: Connection, issuer: str, jti: str, expires_at: float) -> bool:
+    """Record (iss, jti); False when it was exchanged before (on any instance)."""
+    return records.remember_assertion(conn, issuer, jti, expires_at)

@@ -1,0 +1,177 @@
+"""The token path's reads and writes: families, tokens, codes, assertion replay markers, the
+control-plane generation and user lookups. Plain SQL on the driver's cursor (see ``hot``)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ssooidc.store.hot import HotStatements, Row
+
+
+@functools.cache
+def _hot(dialect: str) -> HotStatements:
+    return HotStatements(dialect)
+
+
+def hot(conn: Connection) -> HotStatements:
+    return _hot(conn.dialect.name)
+
+
+def generation(conn: Connection) -> int:
+    row = hot(conn).one(conn, "SELECT generation FROM state WHERE id = 1", ())
+    assert row is not None, "the store has not been migrated"
+    return int(row[0])
+
+
+# -- families and tokens ------------------------------------------------------------------
+
+FAMILY_COLUMNS = "family_id, application_arn, user_id, origin, issuer_arn, auth_time, expires_at"
+
+
+def insert_family(conn: Connection, values: Sequence[Any]) -> None:
+    hot(conn).run(
+        conn, f"INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values
+    )
+
+
+def revoke_family(conn: Connection, family_id: str, now: float) -> None:
+    hot(conn).run(
+        conn,
+        "UPDATE token_families SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+        (now, family_id),
+    )
+
+
+def insert_tokens(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows of (token_hash, kind, family_id, application_arn, scopes, issued_at, expires_at)."""
+    hot(conn).run_many(
+        conn,
+        "INSERT INTO tokens (token_hash, kind, family_id, application_arn, scopes, issued_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def find_token(conn: Connection, digest: bytes, kind: str) -> Row | None:
+    """(kind, family_id, application_arn, scopes, issued_at, expires_at, consumed_at,
+    family application_arn, user_id, origin, issuer_arn, auth_time, family expires_at,
+    revoked_at) of the token with this hash."""
+    return hot(conn).one(
+        conn,
+        "SELECT t.kind, t.family_id, t.application_arn, t.scopes, t.issued_at, t.expires_at, "
+        "t.consumed_at, f.application_arn, f.user_id, f.origin, f.issuer_arn, f.auth_time, "
+        "f.expires_at, f.revoked_at "
+        "FROM tokens t JOIN token_families f ON f.family_id = t.family_id "
+        "WHERE t.token_hash = ? AND t.kind = ?",
+        (digest, kind),
+    )
+
+
+def consume_token(conn: Connection, digest: bytes, kind: str, now: float) -> bool:
+    """Mark a token consumed: a conditional update that only one request can win."""
+    return (
+        hot(conn).run(
+            conn,
+            "UPDATE tokens SET consumed_at = ? WHERE token_hash = ? AND kind = ? AND consumed_at IS NULL",
+            (now, digest, kind),
+        )
+        == 1
+    )
+
+
+def token_consumed_at(conn: Connection, digest: bytes) -> float | None:
+    row = hot(conn).one(conn, "SELECT consumed_at FROM tokens WHERE token_hash = ?", (digest,))
+    return None if row is None else row[0]
+
+
+# -- authorization codes ------------------------------------------------------------------
+
+CODE_COLUMNS = (
+    "client_id, redirect_uri, user_id, scopes, code_challenge, code_challenge_method, "
+    "auth_time, expires_at, consumed_at, family_id"
+)
+
+
+def insert_code(conn: Connection, digest: bytes, values: Sequence[Any]) -> None:
+    """``values`` in CODE_COLUMNS order, up to expires_at."""
+    hot(conn).run(
+        conn,
+        "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, user_id, scopes, "
+        "code_challenge, code_challenge_method, auth_time, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (digest, *values),
+    )
+
+
+def find_code(conn: Connection, digest: bytes) -> Row | None:
+    return hot(conn).one(
+        conn, f"SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = ?", (digest,)
+    )
+
+
+def consume_code(conn: Connection, digest: bytes, family_id: str, now: float) -> bool:
+    return (
+        hot(conn).run(
+            conn,
+            "UPDATE authorization_codes SET consumed_at = ?, family_id = ? "
+            "WHERE code_hash = ? AND consumed_at IS NULL",
+            (now, family_id, digest),
+        )
+        == 1
+    )
+
+
+# -- assertion replay ---------------------------------------------------------------------
+
+
+def assertion_seen(conn: Connection, issuer: str, jti: str) -> bool:
+    return (
+        hot(conn).one(
+            conn, "SELECT 1 FROM assertion_replay WHERE issuer = ? AND jti = ?", (issuer, jti)
+        )
+        is not None
+    )
+
+
+def remember_assertion(conn: Connection, issuer: str, jti: str, expires_at: float) -> bool:
+    """Record (iss, jti); False when it was recorded already (by any request, any instance)."""
+    return (
+        hot(conn).run(
+            conn,
+            "INSERT INTO assertion_replay (issuer, jti, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (issuer, jti) DO NOTHING",
+            (issuer, jti, expires_at),
+        )
+        == 1
+    )
+
+
+# -- identity store lookups ---------------------------------------------------------------
+
+USER_COLUMNS = "u.user_id, u.user_name, u.status, u.document"
+
+
+def user(conn: Connection, user_id: str) -> Row | None:
+    return hot(conn).one(
+        conn, f"SELECT {USER_COLUMNS} FROM identity_users u WHERE u.user_id = ?", (user_id,)
+    )
+
+
+def enabled_users_with_attribute(conn: Connection, path: str, value: str, limit: int) -> list[Row]:
+    return hot(conn).all(
+        conn,
+        f"SELECT {USER_COLUMNS} FROM identity_users u WHERE u.status = 'ENABLED' AND u.user_id IN "
+        "(SELECT a.user_id FROM identity_user_attributes a WHERE a.path = ? AND a.value = ?) "
+        f"LIMIT {int(limit)}",
+        (path, value),
+    )
+
+
+def group_ids_of(conn: Connection, user_id: str) -> set[str]:
+    rows = hot(conn).all(
+        conn, "SELECT group_id FROM identity_memberships WHERE user_id = ?", (user_id,)
+    )
+    return {r[0] for r in rows}
