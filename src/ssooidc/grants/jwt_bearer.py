@@ -44,7 +44,7 @@ class JwtBearerGrant:
             leeway=LEEWAY,
         )
         store_path = str(issuer.oidc["IdentityStoreAttributePath"])
-        with service.store.read() as conn:
+        with service.store.connect() as conn:
             if tokens.assertion_seen(conn, unverified.iss, claims.jti):
                 raise InvalidGrant("the assertion was already exchanged (jti replayed)")
             users = identity_store.find_users_by_attribute(conn, store_path, claims.attribute_value)

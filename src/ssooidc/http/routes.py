@@ -140,7 +140,7 @@ class Api:
     async def _create_token_with_iam(self, request: Request, request_id: str) -> Response:
         body = await read_body(request)
         signed = incoming(request, body)
-        with self.service.store.read() as conn:
+        with self.service.store.connect() as conn:
             catalog = self.service.catalog(conn)
         caller = self.authenticate(catalog, signed, {"sso-oauth"})
         parsed = loads_strict(body, InvalidRequest)

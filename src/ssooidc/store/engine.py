@@ -62,6 +62,13 @@ class Store:
             yield conn
 
     @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection without an explicit transaction, for single-statement reads on the
+        token path (``records``); toolkit statements on it still begin one implicitly."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
     def write_sync(self) -> Iterator[Connection]:
         """A write transaction for start-up and command-line work (may block)."""
         for attempt in range(400):
