@@ -142,7 +142,7 @@ def build_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        service.signing_key()
+        service.signer()
         service.sealer()
         yield
         await issuer_keys.aclose()

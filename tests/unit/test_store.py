@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from ssooidc.store.engine import Store
+from ssooidc.store.records import hot
 from ssooidc.store.tables import metadata
 
 
@@ -67,8 +68,10 @@ def test_a_waiting_writer_yields_to_the_event_loop(tmp_path: Path) -> None:
 
     async def _write(s: Store) -> int:
         async with s.write() as conn:
-            conn.exec_driver_sql("UPDATE state SET generation = generation + 1")
-            return int(conn.exec_driver_sql("SELECT generation FROM state").scalar_one())
+            hot(conn).run(conn, "UPDATE state SET generation = generation + 1", ())
+            row = hot(conn).one(conn, "SELECT generation FROM state", ())
+            assert row is not None
+            return int(row[0])
 
     result = asyncio.run(scenario())
     store.dispose()
@@ -83,7 +86,7 @@ def test_a_failed_write_transaction_leaves_nothing(tmp_path: Path) -> None:
 
     async def failing() -> None:
         async with store.write() as conn:
-            conn.exec_driver_sql("UPDATE state SET generation = 99")
+            hot(conn).run(conn, "UPDATE state SET generation = 99", ())
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):

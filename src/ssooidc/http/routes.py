@@ -235,7 +235,7 @@ class Api:
             "jwks_uri": f"{issuer}/keys",
             "token_endpoint": f"{base}/token",
             "authorization_endpoint": f"{base}/authorize",
-            "id_token_signing_alg_values_supported": [self.service.signing_key().alg],
+            "id_token_signing_alg_values_supported": [self.service.signer().alg],
             "grant_types_supported": [
                 "authorization_code",
                 "refresh_token",

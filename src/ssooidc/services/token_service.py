@@ -56,7 +56,7 @@ class TokenService:
         self.clock = clock
         self.issuer_keys = issuer_keys
         self.catalogs = CatalogCache(box, policy.region)
-        self._signing_key: keys.SigningKey | None = None
+        self._signer: keys.JwtSigner | None = None
         self._sealer: keys.ContextSealer | None = None
 
     def now(self) -> float:
@@ -67,14 +67,15 @@ class TokenService:
 
     # -- keys -----------------------------------------------------------------------------
 
-    def signing_key(self) -> keys.SigningKey:
-        if self._signing_key is None:
+    def signer(self) -> keys.JwtSigner:
+        """The signer of the instance's current ID-token key."""
+        if self._signer is None:
             with self.store.read() as conn:
                 key = keys.current_signing_key(conn, self.box, keys.ID_TOKEN)
             if key is None:
                 raise RuntimeError("no ID-token signing key: the bootstrap did not run")
-            self._signing_key = key
-        return self._signing_key
+            self._signer = keys.JwtSigner(key)
+        return self._signer
 
     def sealer(self) -> keys.ContextSealer:
         if self._sealer is None:
@@ -169,7 +170,7 @@ class TokenService:
             "accessToken": issued.access_token,
             "tokenType": "Bearer",
             "expiresIn": issued.expires_in,
-            "idToken": keys.sign_jwt(self.signing_key(), claims),
+            "idToken": self.signer().sign(claims),
             "issuedTokenType": issued_token_type,
             "scope": list(issued.scopes),
             "awsAdditionalDetails": {"identityContext": context},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -85,22 +86,35 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
-        """A write transaction; on SQLite it holds the write lock from its first statement.
+        """A write transaction for the token path; on SQLite it holds the write lock from the
+        start (BEGIN IMMEDIATE).
 
         A writer that finds the lock taken yields to the event loop and tries again, so the
-        process keeps serving its other connections meanwhile."""
-        attempt = 0
-        while True:
+        process keeps serving its other connections meanwhile. The transaction is driven on
+        the driver connection itself: only ``records`` statements belong inside it."""
+        conn = self.engine.connect()
+        try:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            if self.is_sqlite:
+                attempt = 0
+                while True:
+                    try:
+                        raw.execute("BEGIN IMMEDIATE")
+                        break
+                    except sqlite3.OperationalError as exc:
+                        if not _locked_text(str(exc)) or attempt >= 5000:
+                            raise
+                    await asyncio.sleep(_backoff(attempt))
+                    attempt += 1
             try:
-                conn = self._begin_write()
-                break
-            except OperationalError as exc:
-                if not (self.is_sqlite and _is_locked(exc)) or attempt >= 2000:
-                    raise
-            await asyncio.sleep(min(0.0002 * (attempt + 1), 0.005) * (0.5 + random.random()))  # noqa: S311
-            attempt += 1
-        with _finish(conn) as c:
-            yield c
+                yield conn
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+        finally:
+            conn.close()
 
     def _begin_write(self) -> Connection:
         conn = self.engine.connect()
@@ -156,6 +170,16 @@ def _finish(conn: Connection) -> Iterator[Connection]:
 def _is_locked(exc: OperationalError) -> bool:
     text = str(exc.orig) if exc.orig is not None else str(exc)
     return "locked" in text or "busy" in text
+
+
+def _locked_text(text: str) -> bool:
+    return "locked" in text or "busy" in text
+
+
+def _backoff(attempt: int) -> float:
+    """A short, jittered wait for the write lock: from 0.1 ms growing to at most 5 ms."""
+    jitter = 0.5 + random.random()  # noqa: S311 - scheduling jitter, not a secret
+    return min(0.0002 * (attempt + 1), 0.005) * jitter
 
 
 def _sleep_sync(attempt: int) -> None:

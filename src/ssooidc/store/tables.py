@@ -276,8 +276,8 @@ token_families = Table(
     "token_families",
     metadata,
     Column("family_id", String(64), primary_key=True),
-    Column("application_arn", String(512), nullable=False, index=True),
-    Column("user_id", String(64), nullable=False, index=True),
+    Column("application_arn", String(512), nullable=False),
+    Column("user_id", String(64), nullable=False),
     Column("origin", String(32), nullable=False),
     Column("issuer_arn", String(512)),
     Column("auth_time", Float, nullable=False),
@@ -291,7 +291,7 @@ tokens = Table(
     metadata,
     Column("token_hash", LargeBinary, primary_key=True),
     Column("kind", String(8), nullable=False),  # access | refresh
-    Column("family_id", String(64), nullable=False, index=True),
+    Column("family_id", String(64), nullable=False),
     Column("application_arn", String(512), nullable=False),
     Column("scopes", Text, nullable=False),  # space-separated
     Column("issued_at", Float, nullable=False),

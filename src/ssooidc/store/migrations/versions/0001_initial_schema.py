@@ -175,12 +175,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("token_families", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_token_families_application_arn"), ["application_arn"], unique=False
-        )
-        batch_op.create_index(
             batch_op.f("ix_token_families_expires_at"), ["expires_at"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_token_families_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "tokens",
@@ -196,7 +192,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tokens_expires_at"), ["expires_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_tokens_family_id"), ["family_id"], unique=False)
 
     op.create_table(
         "trusted_token_issuers",
@@ -371,14 +366,11 @@ def downgrade() -> None:
     op.drop_table("application_assignments")
     op.drop_table("trusted_token_issuers")
     with op.batch_alter_table("tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_tokens_family_id"))
         batch_op.drop_index(batch_op.f("ix_tokens_expires_at"))
 
     op.drop_table("tokens")
     with op.batch_alter_table("token_families", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_token_families_user_id"))
         batch_op.drop_index(batch_op.f("ix_token_families_expires_at"))
-        batch_op.drop_index(batch_op.f("ix_token_families_application_arn"))
 
     op.drop_table("token_families")
     op.drop_table("state")
