@@ -21,7 +21,7 @@ from ssooidc.services.clock import SystemClock
 from ssooidc.services.instance import Instance, create_instance, load_instance
 from ssooidc.services.issuers import IssuerKeyCache
 from ssooidc.services.token_service import TokenPolicy, TokenService
-from ssooidc.store.engine import Store
+from ssooidc.store.engine import Checkpointer, Store
 
 log = logging.getLogger("ssooidc")
 
@@ -140,12 +140,16 @@ def build_app(settings: Settings) -> Starlette:
     )
     app = build_starlette(components)
 
+    checkpointer = Checkpointer(store)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         service.signer()
         service.sealer()
+        checkpointer.start()
         yield
         await issuer_keys.aclose()
+        checkpointer.stop()
         store.dispose()
 
     app.router.lifespan_context = lifespan

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ class Store:
         if not self.is_sqlite:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: Engine = create_engine(url, **kwargs)
+        self._reader: Connection | None = None
+        self._writer: Connection | None = None
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
         if self.is_sqlite:
             self._prepare_sqlite(sqlite_synchronous.upper())
 
@@ -65,9 +70,22 @@ class Store:
     @contextlib.contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection without an explicit transaction, for single-statement reads on the
-        token path (``records``); toolkit statements on it still begin one implicitly."""
-        with self.engine.connect() as conn:
+        token path (``records``). On SQLite it is one long-lived connection per process: the
+        token path never awaits while holding it, so it is never used by two requests at once."""
+        if not self.is_sqlite:
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        if self._reader is None:
+            self._reader = self.engine.connect()
+        conn = self._reader
+        try:
             yield conn
+        finally:
+            # Toolkit statements (a catalog reload) begin a transaction implicitly; end it so
+            # that the next read sees the newest commit.
+            if conn.in_transaction():
+                conn.rollback()
 
     @contextlib.contextmanager
     def write_sync(self) -> Iterator[Connection]:
@@ -86,35 +104,65 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
-        """A write transaction for the token path; on SQLite it holds the write lock from the
-        start (BEGIN IMMEDIATE).
+        """A write transaction for the token path, driven on the driver connection itself:
+        only ``records`` statements belong inside it.
 
-        A writer that finds the lock taken yields to the event loop and tries again, so the
-        process keeps serving its other connections meanwhile. The transaction is driven on
-        the driver connection itself: only ``records`` statements belong inside it."""
-        conn = self.engine.connect()
-        try:
+        On SQLite the process has one writer connection, taken in turn by its requests (an
+        asyncio lock), which takes the database's write lock at once (BEGIN IMMEDIATE). When
+        another process holds that lock the writer yields to the event loop and tries again,
+        so the process keeps serving its other connections meanwhile."""
+        if not self.is_sqlite:
+            conn = self.engine.connect()
+            try:
+                async with _driver_transaction(conn):
+                    yield conn
+            finally:
+                conn.close()
+            return
+        async with self._writer_lock():
+            if self._writer is None:
+                self._writer = self.engine.connect()
+                raw = self._writer.connection.dbapi_connection
+                assert raw is not None
+                # Checkpoints run in the background (Checkpointer), not inside a request.
+                raw.execute("PRAGMA wal_autocheckpoint=0")
+            conn = self._writer
             raw = conn.connection.dbapi_connection
             assert raw is not None
-            if self.is_sqlite:
-                attempt = 0
-                while True:
-                    try:
-                        raw.execute("BEGIN IMMEDIATE")
-                        break
-                    except sqlite3.OperationalError as exc:
-                        if not _locked_text(str(exc)) or attempt >= 5000:
-                            raise
-                    await asyncio.sleep(_backoff(attempt))
-                    attempt += 1
+            attempt = 0
+            while True:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _locked_text(str(exc)) or attempt >= 5000:
+                        raise
+                await asyncio.sleep(_backoff(attempt))
+                attempt += 1
             try:
                 yield conn
             except BaseException:
                 raw.rollback()
                 raise
             raw.commit()
+
+    def _writer_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy the SQLite WAL into the database file (no-op on PostgreSQL)."""
+        if not self.is_sqlite or self.engine.url.database in (None, "", ":memory:"):
+            return
+        raw = sqlite3.connect(str(self.engine.url.database), timeout=0)
+        try:
+            raw.execute(f"PRAGMA wal_checkpoint({mode})")
+        except sqlite3.OperationalError:
+            pass  # another process is checkpointing; the next round catches up
         finally:
-            conn.close()
+            raw.close()
 
     def _begin_write(self) -> Connection:
         conn = self.engine.connect()
@@ -139,6 +187,10 @@ class Store:
             conn.commit()
 
     def dispose(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
         self.engine.dispose()
 
 
@@ -170,6 +222,47 @@ def _finish(conn: Connection) -> Iterator[Connection]:
 def _is_locked(exc: OperationalError) -> bool:
     text = str(exc.orig) if exc.orig is not None else str(exc)
     return "locked" in text or "busy" in text
+
+
+@contextlib.asynccontextmanager
+async def _driver_transaction(conn: Connection) -> AsyncIterator[None]:
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    try:
+        yield
+    except BaseException:
+        raw.rollback()
+        raise
+    raw.commit()
+
+
+class Checkpointer:
+    """Copies the SQLite WAL into the database file every ``interval`` seconds on a thread of
+    its own, so that no request pays for a checkpoint (and its fsyncs) inside the write lock."""
+
+    def __init__(self, store: Store, interval: float = 1.0) -> None:
+        self._store = store
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self._store.is_sqlite or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._store.checkpoint()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        self._store.checkpoint()
 
 
 def _locked_text(text: str) -> bool:
