@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Connection
 
 from ssooidc.store.engine import Store
 from ssooidc.store.records import hot
@@ -44,7 +46,7 @@ def test_sqlite_runs_in_wal_mode_with_the_chosen_synchronous_level(tmp_path: Pat
 
 
 def test_a_waiting_writer_yields_to_the_event_loop(tmp_path: Path) -> None:
-    """While one connection holds the write lock, a second writer waits without blocking the
+    """While another connection holds the write lock, a writer waits without blocking the
     loop: other tasks keep running, and the writer gets the lock once it is released."""
     path = tmp_path / "s.db"
     store = Store(f"sqlite:///{path}")
@@ -61,17 +63,10 @@ def test_a_waiting_writer_yields_to_the_event_loop(tmp_path: Path) -> None:
     async def scenario() -> int:
         with other.write_sync() as held:
             held.exec_driver_sql("UPDATE state SET generation = generation + 1")
-            task = asyncio.create_task(_write(store))
+            task = asyncio.create_task(store.run_write(_bump))
             await ticker()
             assert not task.done()
         return await task
-
-    async def _write(s: Store) -> int:
-        async with s.write() as conn:
-            hot(conn).run(conn, "UPDATE state SET generation = generation + 1", ())
-            row = hot(conn).one(conn, "SELECT generation FROM state", ())
-            assert row is not None
-            return int(row[0])
 
     result = asyncio.run(scenario())
     store.dispose()
@@ -80,17 +75,57 @@ def test_a_waiting_writer_yields_to_the_event_loop(tmp_path: Path) -> None:
     assert result == 2
 
 
-def test_a_failed_write_transaction_leaves_nothing(tmp_path: Path) -> None:
+def _bump(conn: Connection) -> int:
+    hot(conn).run(conn, "UPDATE state SET generation = generation + 1", ())
+    row = hot(conn).one(conn, "SELECT generation FROM state", ())
+    assert row is not None
+    return int(row[0])
+
+
+def test_concurrent_writes_commit_together_and_a_failure_undoes_only_its_own(
+    tmp_path: Path,
+) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     store.migrate()
 
-    async def failing() -> None:
-        async with store.write() as conn:
-            hot(conn).run(conn, "UPDATE state SET generation = 99", ())
-            raise RuntimeError("boom")
+    def insert(jti: str, fail: bool) -> Callable[[Connection], str]:
+        def work(conn: Connection) -> str:
+            hot(conn).run(
+                conn,
+                "INSERT INTO assertion_replay (issuer, jti, expires_at) VALUES (?, ?, 0)",
+                ("i", jti),
+            )
+            if fail:
+                raise ValueError(jti)
+            return jti
+
+        return work
+
+    async def scenario() -> list[object]:
+        jobs = [store.run_write(insert(f"j{i}", fail=i == 3)) for i in range(8)]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    with store.read() as conn:
+        stored = {r[0] for r in conn.exec_driver_sql("SELECT jti FROM assertion_replay").all()}
+    store.dispose()
+    assert [r for r in results if isinstance(r, ValueError)] and str(results[3]) == "j3"
+    assert [r for r in results if not isinstance(r, Exception)] == [
+        f"j{i}" for i in range(8) if i != 3
+    ]
+    assert stored == {f"j{i}" for i in range(8) if i != 3}
+
+
+def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+
+    def failing(conn: Connection) -> None:
+        hot(conn).run(conn, "UPDATE state SET generation = 99", ())
+        raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        asyncio.run(failing())
+        asyncio.run(store.run_write(failing))
     with store.read() as conn:
         generation = conn.exec_driver_sql("SELECT generation FROM state").scalar()
     store.dispose()

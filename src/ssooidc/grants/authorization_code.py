@@ -51,7 +51,9 @@ async def redeem(
     """Redeem a code once; a second redemption fails and revokes what the first issued
     (RFC 6749 §4.1.2)."""
     now = service.now()
-    async with service.store.write() as conn:
+
+    def write(conn: Connection) -> tokens.IssuedTokens | str | None:
+        """The new tokens; or, for a code used before, the family its first use started."""
         stored = tokens.find_code(conn, code)
         if stored is None or not hmac.compare_digest(stored.client_id, client_id):
             raise InvalidGrant("the authorization code is not valid for this client")
@@ -84,10 +86,14 @@ async def redeem(
                 )
                 return tokens.issue_tokens(conn, family, scopes, with_refresh=with_refresh, now=now)
             stored = tokens.find_code(conn, code) or stored
-        first_family = stored.family_id
-    if first_family is not None:
-        async with service.store.write() as conn:
-            tokens.revoke_family(conn, first_family, now)
+        return stored.family_id
+
+    result = await service.store.run_write(write)
+    if isinstance(result, tokens.IssuedTokens):
+        return result
+    if result is not None:
+        first_family = result
+        await service.store.run_write(lambda conn: tokens.revoke_family(conn, first_family, now))
     raise InvalidGrant("the authorization code was already used; the tokens it issued are revoked")
 
 

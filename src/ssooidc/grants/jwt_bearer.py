@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from sqlalchemy import Connection
+
 from ssooidc.errors import InvalidGrant
 from ssooidc.grants.base import TokenRequest
 from ssooidc.services import assertions, identity_store, tokens
@@ -53,7 +55,8 @@ class JwtBearerGrant:
             user = service.check_user(conn, app, users[0].user_id)
         scopes = service.scopes(request.scope, app.all_scopes())
         with_refresh = "refresh_token" in app.grants
-        async with service.store.write() as conn:
+
+        def write(conn: Connection) -> tokens.IssuedTokens:
             if not tokens.remember_assertion(conn, unverified.iss, claims.jti, claims.exp + LEEWAY):
                 raise InvalidGrant("the assertion was already exchanged (jti replayed)")
             family = tokens.start_family(
@@ -65,7 +68,9 @@ class JwtBearerGrant:
                 auth_time=now,
                 expires_at=now + service.policy.session_duration,
             )
-            issued = tokens.issue_tokens(conn, family, scopes, with_refresh=with_refresh, now=now)
+            return tokens.issue_tokens(conn, family, scopes, with_refresh=with_refresh, now=now)
+
+        issued = await service.store.run_write(write)
         return service.response(
             catalog,
             app,

@@ -46,7 +46,9 @@ async def rotate(
 
     A retired token presented again (outside the grace window) revokes the whole family."""
     now = service.now()
-    async with service.store.write() as conn:
+
+    def write(conn: Connection) -> tokens.IssuedTokens | str:
+        """The new tokens, or the id of a family to revoke for a reused token."""
         stored = tokens.find_token(conn, refresh_token, "refresh")
         if stored is None or stored.application_arn != client_id:
             raise InvalidGrant("the refresh token is not valid for this client")
@@ -64,7 +66,11 @@ async def rotate(
             outcome = tokens.consume_refresh_token(conn, refresh_token, now, grace_seconds)
             if outcome is not tokens.Consumed.REUSED:
                 return tokens.issue_tokens(conn, stored.family, scopes, with_refresh=True, now=now)
-    # A rotated token presented again: nothing above was written; revoke the family.
-    async with service.store.write() as conn:
-        tokens.revoke_family(conn, stored.family.family_id, now)
+        return stored.family.family_id
+
+    result = await service.store.run_write(write)
+    if isinstance(result, tokens.IssuedTokens):
+        return result
+    # A rotated token presented again: nothing was written above; revoke the family.
+    await service.store.run_write(lambda conn: tokens.revoke_family(conn, result, now))
     raise InvalidGrant("the refresh token was already used; its session has been revoked")

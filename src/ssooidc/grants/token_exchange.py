@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from sqlalchemy import Connection
+
 from ssooidc.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from ssooidc.grants.base import TokenRequest
 from ssooidc.services import tokens
@@ -37,11 +39,13 @@ class TokenExchangeGrant:
     async def issue(
         self, service: TokenService, catalog: Catalog, app: Application, request: TokenRequest
     ) -> dict[str, Any]:
-        assert request.subject_token is not None
+        subject_token = request.subject_token
+        assert subject_token is not None
         requested_type = self.check_members(app, request)
         now = service.now()
-        async with service.store.write() as conn:
-            subject = tokens.find_token(conn, request.subject_token, "access")
+
+        def write(conn: Connection) -> tokens.IssuedTokens:
+            subject = tokens.find_token(conn, subject_token, "access")
             if subject is None or subject.expires_at <= now or subject.family.revoked:
                 raise InvalidGrant("the subject token is not a live access token")
             if subject.application_arn == app.arn:
@@ -67,7 +71,9 @@ class TokenExchangeGrant:
                 auth_time=subject.family.auth_time,
                 expires_at=subject.family.expires_at,
             )
-            issued = tokens.issue_tokens(
+            return tokens.issue_tokens(
                 conn, family, scopes, with_refresh=requested_type == TOKEN_TYPE_REFRESH, now=now
             )
+
+        issued = await service.store.run_write(write)
         return service.response(catalog, app, issued, issued_token_type=requested_type)

@@ -7,14 +7,15 @@ import contextlib
 import random
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -36,8 +37,9 @@ class Store:
         self.engine: Engine = create_engine(url, **kwargs)
         self._reader: Connection | None = None
         self._writer: Connection | None = None
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._drainer_loop: asyncio.AbstractEventLoop | None = None
         if self.is_sqlite:
             self._prepare_sqlite(sqlite_synchronous.upper())
 
@@ -102,55 +104,92 @@ class Store:
                 yield c
             return
 
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[Connection]:
-        """A write transaction for the token path, driven on the driver connection itself:
-        only ``records`` statements belong inside it.
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a write transaction and return its result once it has committed.
 
-        On SQLite the process has one writer connection, taken in turn by its requests (an
-        asyncio lock), which takes the database's write lock at once (BEGIN IMMEDIATE). When
-        another process holds that lock the writer yields to the event loop and tries again,
-        so the process keeps serving its other connections meanwhile."""
+        ``work`` is synchronous and uses only ``records`` statements. On SQLite the writes of
+        the requests in flight in this process are committed together (group commit): each
+        runs in a savepoint of one transaction, so one's failure undoes only its own writes,
+        and every caller is answered after the one commit that makes its writes durable."""
         if not self.is_sqlite:
             conn = self.engine.connect()
             try:
-                async with _driver_transaction(conn):
-                    yield conn
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                try:
+                    result = work(conn)
+                except BaseException:
+                    raw.rollback()
+                    raise
+                raw.commit()
+                return result
             finally:
                 conn.close()
-            return
-        async with self._writer_lock():
-            if self._writer is None:
-                self._writer = self.engine.connect()
-                raw = self._writer.connection.dbapi_connection
-                assert raw is not None
-                # Checkpoints run in the background (Checkpointer), not inside a request.
-                raw.execute("PRAGMA wal_autocheckpoint=0")
-            conn = self._writer
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((work, future))
+        if self._drainer is None or self._drainer.done() or self._drainer_loop is not loop:
+            self._drainer_loop = loop
+            self._drainer = loop.create_task(self._drain())
+        return cast(T, await future)
+
+    async def _drain(self) -> None:
+        """Commit batches of pending writes until none is left (SQLite)."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                conn = await self._begin_immediate()
+            except BaseException as exc:
+                _fail(batch, exc)
+                continue
             raw = conn.connection.dbapi_connection
             assert raw is not None
-            attempt = 0
-            while True:
+            outcomes: list[tuple[bool, Any]] = []
+            for work, _future in batch:
+                raw.execute("SAVEPOINT w")
                 try:
-                    raw.execute("BEGIN IMMEDIATE")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if not _locked_text(str(exc)) or attempt >= 5000:
-                        raise
-                await asyncio.sleep(_backoff(attempt))
-                attempt += 1
+                    outcomes.append((True, work(conn)))
+                    raw.execute("RELEASE w")
+                except Exception as exc:
+                    raw.execute("ROLLBACK TO w")
+                    raw.execute("RELEASE w")
+                    outcomes.append((False, exc))
             try:
-                yield conn
-            except BaseException:
-                raw.rollback()
-                raise
-            raw.commit()
+                raw.commit()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    raw.rollback()
+                _fail(batch, exc)
+                continue
+            for (_work, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
 
-    def _writer_lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
-        return self._lock
+    async def _begin_immediate(self) -> Connection:
+        """The process's writer connection inside BEGIN IMMEDIATE: the database's write lock,
+        waited for by yielding to the event loop, never by sleeping inside it."""
+        if self._writer is None:
+            self._writer = self.engine.connect()
+            raw = self._writer.connection.dbapi_connection
+            assert raw is not None
+            # Checkpoints run in the background (Checkpointer), not inside a request.
+            raw.execute("PRAGMA wal_autocheckpoint=0")
+        raw = self._writer.connection.dbapi_connection
+        assert raw is not None
+        attempt = 0
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return self._writer
+            except sqlite3.OperationalError as exc:
+                if not _locked_text(str(exc)) or attempt >= 5000:
+                    raise
+            await asyncio.sleep(_backoff(attempt))
+            attempt += 1
 
     def checkpoint(self, mode: str = "PASSIVE") -> None:
         """Copy the SQLite WAL into the database file (no-op on PostgreSQL)."""
@@ -224,16 +263,12 @@ def _is_locked(exc: OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-@contextlib.asynccontextmanager
-async def _driver_transaction(conn: Connection) -> AsyncIterator[None]:
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    try:
-        yield
-    except BaseException:
-        raw.rollback()
-        raise
-    raw.commit()
+def _fail(
+    batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]], exc: BaseException
+) -> None:
+    for _work, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 class Checkpointer:
