@@ -126,7 +126,7 @@ class Api:
     # -- sso-oidc -------------------------------------------------------------------------
 
     async def token(self, request: Request) -> Response:
-        if request.query_params.get("aws_iam") == "t":
+        if "aws_iam=t" in request.scope.get("query_string", b"").decode("latin-1").split("&"):
             return await self.guarded(
                 request,
                 "CreateTokenWithIAM",

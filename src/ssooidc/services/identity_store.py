@@ -13,7 +13,6 @@ from ssooidc.errors import Conflict, ResourceNotFound, Validation
 from ssooidc.services.instance import bump_generation
 from ssooidc.store import records
 from ssooidc.store import tables as t
-from ssooidc.store.hot import json_value as records_json
 
 #: The attribute paths a trusted issuer may map a claim to, and how each is compared:
 #: emails case-insensitively [decide], everything else exactly.
@@ -41,10 +40,11 @@ SEARCHABLE_PATHS = frozenset(
 
 @dataclass(frozen=True)
 class IdentityUser:
+    """What the token path needs of a user."""
+
     user_id: str
     user_name: str
     status: str
-    document: dict[str, Any]
 
     @property
     def enabled(self) -> bool:
@@ -140,8 +140,8 @@ def _index(conn: Connection, user_id: str, doc: dict[str, Any]) -> None:
 
 
 def _user(row: tuple[Any, ...]) -> IdentityUser:
-    user_id, user_name, status, document = row
-    return IdentityUser(user_id, user_name, status, dict(records_json(document)))
+    user_id, user_name, status = row
+    return IdentityUser(user_id, user_name, status)
 
 
 def get_user(conn: Connection, user_id: str) -> IdentityUser | None:

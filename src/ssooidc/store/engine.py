@@ -305,9 +305,10 @@ def _locked_text(text: str) -> bool:
 
 
 def _backoff(attempt: int) -> float:
-    """A short, jittered wait for the write lock: from 0.1 ms growing to at most 5 ms."""
+    """A short, jittered wait for the write lock: from 0.1 ms growing to at most 1 ms (the
+    other process's batch holds it for about that long)."""
     jitter = 0.5 + random.random()  # noqa: S311 - scheduling jitter, not a secret
-    return min(0.0002 * (attempt + 1), 0.005) * jitter
+    return min(0.0001 * (attempt + 1), 0.001) * jitter
 
 
 def _sleep_sync(attempt: int) -> None:

@@ -151,7 +151,7 @@ def remember_assertion(conn: Connection, issuer: str, jti: str, expires_at: floa
 
 # -- identity store lookups ---------------------------------------------------------------
 
-USER_COLUMNS = "u.user_id, u.user_name, u.status, u.document"
+USER_COLUMNS = "u.user_id, u.user_name, u.status"
 
 
 def user(conn: Connection, user_id: str) -> Row | None:
