@@ -171,6 +171,10 @@ def test_refresh_never_extends_the_family(tenant_server: Tenant) -> None:
     second = refresh(tenant_server, first["refreshToken"])
     assert family_id(second) == family_id(first)
     assert family_row(tenant_server, family_id(first)).expires_at == pytest.approx(ends)
+    # The family ends within the hour: the access and ID tokens end with it.
+    assert 1700 < second["expiresIn"] <= 1800
+    claims = jwt_claims(second["idToken"])
+    assert claims["exp"] - claims["iat"] == second["expiresIn"]
 
 
 def test_refresh_for_a_user_disabled_after_issuance_is_access_denied(tenant_server: Tenant) -> None:

@@ -137,17 +137,17 @@ class TokenService:
         instance = catalog.instance
         family = issued.family
         exp = now + issued.expires_in
-        context = self.sealer().seal(
-            {
-                "v": 1,
-                "ins": instance.instance_id,
-                "ids": instance.identity_store_id,
-                "u": family.user_id,
-                "app": app.arn,
-                "fam": family.family_id,
-                "exp": exp,
-            }
-        )
+        sealed = {
+            "v": 1,
+            "ins": instance.instance_id,
+            "ids": instance.identity_store_id,
+            "u": family.user_id,
+            "app": app.arn,
+            "fam": family.family_id,
+            "exp": exp,
+        }
+        context = self.sealer().seal(sealed)
+        audit = self.sealer().seal({**sealed, "k": "audit"})
         claims: dict[str, Any] = {
             "iss": instance.issuer(self.policy.public_url),
             "sub": family.user_id,
@@ -162,7 +162,7 @@ class TokenService:
             "aws:application_arn": app.arn,
             "aws:credential_id": family.family_id,
             "sts:identity_context": context,
-            "sts:audit_context": context,
+            "sts:audit_context": audit,
         }
         if family.issuer_arn:
             claims["act"] = {"sub": family.issuer_arn}

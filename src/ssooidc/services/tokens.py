@@ -128,7 +128,8 @@ def issue_tokens(
             )
         )
     records.insert_tokens(conn, rows)
-    return IssuedTokens(access, refresh, family, scopes, access_lifetime)
+    # A family ending within the hour cuts its access token short (and says so in expiresIn).
+    return IssuedTokens(access, refresh, family, scopes, max(0, round(access_expires - now)))
 
 
 def find_token(conn: Connection, token: str, kind: str) -> StoredToken | None:
