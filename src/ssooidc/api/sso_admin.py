@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ssooidc.api.pagination import page
+from ssooidc.api.registry import Context, operation
 from ssooidc.errors import ResourceNotFound
 from ssooidc.services.catalog import Application, Catalog, TrustedIssuer
-
-Operation = Callable[[Catalog, dict[str, Any]], Awaitable[dict[str, Any]] | dict[str, Any]]
 
 
 def _instance(catalog: Catalog, arn: str) -> None:
@@ -17,7 +15,9 @@ def _instance(catalog: Catalog, arn: str) -> None:
         raise ResourceNotFound(f"no instance {arn}")
 
 
-def list_instances(catalog: Catalog, body: dict[str, Any]) -> dict[str, Any]:
+@operation("sso-admin", "ListInstances")
+async def list_instances(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    catalog = ctx.catalog
     items, token = page([catalog.instance], body)
     return {
         "Instances": [
@@ -35,7 +35,9 @@ def list_instances(catalog: Catalog, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def describe_instance(catalog: Catalog, body: dict[str, Any]) -> dict[str, Any]:
+@operation("sso-admin", "DescribeInstance")
+async def describe_instance(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    catalog = ctx.catalog
     _instance(catalog, body["InstanceArn"])
     i = catalog.instance
     return {
@@ -65,7 +67,9 @@ def application_view(catalog: Catalog, app: Application) -> dict[str, Any]:
     }
 
 
-def list_applications(catalog: Catalog, body: dict[str, Any]) -> dict[str, Any]:
+@operation("sso-admin", "ListApplications")
+async def list_applications(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    catalog = ctx.catalog
     _instance(catalog, body["InstanceArn"])
     apps = sorted(catalog.applications.values(), key=lambda a: (a.created_at, a.arn))
     wanted = (body.get("Filter") or {}).get("ApplicationProvider")
@@ -75,7 +79,9 @@ def list_applications(catalog: Catalog, body: dict[str, Any]) -> dict[str, Any]:
     return {"Applications": [application_view(catalog, a) for a in items], "NextToken": token}
 
 
-def describe_application(catalog: Catalog, body: dict[str, Any]) -> dict[str, Any]:
+@operation("sso-admin", "DescribeApplication")
+async def describe_application(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    catalog = ctx.catalog
     app = catalog.applications.get(body["ApplicationArn"])
     if app is None:
         raise ResourceNotFound(f"no application {body['ApplicationArn']}")
@@ -89,7 +95,9 @@ def _issuer(catalog: Catalog, arn: str) -> TrustedIssuer:
     return issuer
 
 
-def list_trusted_token_issuers(catalog: Catalog, body: dict[str, Any]) -> dict[str, Any]:
+@operation("sso-admin", "ListTrustedTokenIssuers")
+async def list_trusted_token_issuers(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    catalog = ctx.catalog
     _instance(catalog, body["InstanceArn"])
     issuers = sorted(catalog.issuers.values(), key=lambda i: (i.created_at, i.arn))
     items, token = page(issuers, body)
@@ -106,7 +114,9 @@ def list_trusted_token_issuers(catalog: Catalog, body: dict[str, Any]) -> dict[s
     }
 
 
-def describe_trusted_token_issuer(catalog: Catalog, body: dict[str, Any]) -> dict[str, Any]:
+@operation("sso-admin", "DescribeTrustedTokenIssuer")
+async def describe_trusted_token_issuer(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    catalog = ctx.catalog
     issuer = _issuer(catalog, body["TrustedTokenIssuerArn"])
     return {
         "TrustedTokenIssuerArn": issuer.arn,
@@ -114,13 +124,3 @@ def describe_trusted_token_issuer(catalog: Catalog, body: dict[str, Any]) -> dic
         "TrustedTokenIssuerType": issuer.issuer_type,
         "TrustedTokenIssuerConfiguration": dict(issuer.configuration),
     }
-
-
-READ_OPERATIONS: dict[str, Callable[[Catalog, dict[str, Any]], dict[str, Any]]] = {
-    "ListInstances": list_instances,
-    "DescribeInstance": describe_instance,
-    "ListApplications": list_applications,
-    "DescribeApplication": describe_application,
-    "ListTrustedTokenIssuers": list_trusted_token_issuers,
-    "DescribeTrustedTokenIssuer": describe_trusted_token_issuer,
-}

@@ -9,12 +9,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.model import OperationModel, OperationNotFoundError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ssooidc.api import sso_admin, sso_oidc
+from ssooidc.api import registry, sso_oidc
 from ssooidc.errors import (
     AccessDenied,
     AwsError,
@@ -24,9 +25,10 @@ from ssooidc.errors import (
     PayloadTooLarge,
     Serialization,
     UnknownOperation,
+    Validation,
 )
 from ssooidc.http.credentials import CatalogKeyResolver
-from ssooidc.http.protocols import json11, restjson
+from ssooidc.http.protocols import json11, query, restjson
 from ssooidc.http.protocols.shapes import Validator, loads_strict, operation_model, render
 from ssooidc.http.sigv4 import IncomingRequest, SigV4Verifier
 from ssooidc.services import iam_policy, keys
@@ -169,7 +171,11 @@ class Api:
                 json11.error_response,
                 lambda rid: self._json11(request, rid, target),
             )
-        return await self.guarded(request, "query", restjson.error_response, self._unknown_root)
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return await self.guarded(
+                request, "query", query.error_response, lambda rid: self._query_root(request, rid)
+            )
+        return await self.guarded(request, "unknown", restjson.error_response, self._unknown_root)
 
     async def _unknown_root(self, request_id: str) -> Response:
         raise UnknownOperation("no operation is named by this request")
@@ -181,22 +187,73 @@ class Api:
             raise UnknownOperation(f"unknown target {target[:100]}")
         body = await read_body(request)
         signed = incoming(request, body)
-        with self.service.store.read() as conn:
+        with self.service.store.connect() as conn:
             catalog = self.service.catalog(conn)
         caller = self.authenticate(catalog, signed, {SIGNING_NAMES[service_name]})
-        handler = sso_admin.READ_OPERATIONS.get(name) if service_name == "sso-admin" else None
-        if handler is None:
-            raise UnknownOperation(f"{service_name} operation {name[:100]} is not supported")
-        from ssooidc.errors import Validation
-
         parsed = loads_strict(body or b"{}", Serialization)
         if not isinstance(parsed, dict):
             raise Serialization("the request body must be a JSON object")
-        model = operation_model(service_name, name)
-        Validator(Validation, constraints=True).validate(model.input_shape, parsed)
-        self._authorize_identity(catalog, caller, f"{SIGNING_NAMES[service_name]}:{name}")
-        result = handler(catalog, parsed)
+        result, model = await self._control_plane(
+            catalog, caller, service_name, name, parsed, request_id
+        )
         return json11.json11_response(render(model.output_shape, result), request_id)
+
+    async def _control_plane(
+        self,
+        catalog: Catalog,
+        caller: Caller,
+        service_name: str,
+        name: str,
+        body: dict[str, Any],
+        request_id: str,
+    ) -> tuple[dict[str, Any], OperationModel]:
+        """Validate, authorize and run one control-plane operation."""
+        registry.load_all()
+        handler = registry.OPERATIONS.get((service_name, name))
+        if handler is None:
+            raise UnknownOperation(f"{service_name} operation {name[:100]} is not supported")
+        model = operation_model(service_name, name)
+        Validator(Validation, constraints=True).validate(model.input_shape, body)
+        if (service_name, name) not in registry.SELF_AUTHORIZED:
+            self._authorize_identity(
+                catalog, caller, f"{registry.ACTION_PREFIX[service_name]}:{name}"
+            )
+        context = registry.Context(
+            catalog=catalog,
+            caller=caller,
+            store=self.service.store,
+            box=self.service.box,
+            now=self.service.now(),
+            region=self.service.policy.region,
+            development=self.service.policy.development,
+            public_url=self.service.policy.public_url,
+            request_id=request_id,
+        )
+        return await handler(context, body), model
+
+    # -- query protocol (iam, sts) ----------------------------------------------------------
+
+    async def _query_root(self, request: Request, request_id: str) -> Response:
+        body = await read_body(request)
+        signed = incoming(request, body)
+        with self.service.store.connect() as conn:
+            catalog = self.service.catalog(conn)
+        resolver = CatalogKeyResolver(
+            catalog, self.service.store, self.service.box, self.service.now()
+        )
+        caller, service_name = self.c.verifier.verify(
+            signed, services={"iam", "sts"}, resolver=resolver
+        )
+        action = query.action_of(body)
+        try:
+            model = operation_model(service_name, action)
+        except OperationNotFoundError:
+            raise UnknownOperation(f"{service_name} has no action {action[:100]}") from None
+        parsed = query.parse(body, model)
+        result, model = await self._control_plane(
+            catalog, caller, service_name, action, parsed, request_id
+        )
+        return query.response(model, result, request_id)
 
     def _authorize_identity(self, catalog: Catalog, caller: Caller, action: str) -> None:
         principal = catalog.principals.get(caller.role_arn or caller.principal_arn)

@@ -7,7 +7,7 @@ import contextlib
 import random
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -103,6 +103,23 @@ class Store:
             with _finish(conn) as c:
                 yield c
             return
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A write transaction for the control plane (toolkit statements allowed). On SQLite it
+        takes the write lock at once, waiting for it by yielding to the event loop."""
+        attempt = 0
+        while True:
+            try:
+                conn = self._begin_write()
+                break
+            except OperationalError as exc:
+                if not (self.is_sqlite and _is_locked(exc)) or attempt >= 5000:
+                    raise
+            await asyncio.sleep(_backoff(attempt))
+            attempt += 1
+        with _finish(conn) as c:
+            yield c
 
     async def run_write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a write transaction and return its result once it has committed.

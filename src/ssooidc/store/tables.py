@@ -323,3 +323,24 @@ assertion_replay = Table(
     Column("jti", String(512), primary_key=True),
     Column("expires_at", Float, nullable=False, index=True),
 )
+
+# Tags of sso-admin resources (applications, trusted token issuers, the instance).
+resource_tags = Table(
+    "resource_tags",
+    metadata,
+    Column("resource_arn", String(512), primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), nullable=False),
+)
+
+# ClientToken idempotency: the answer to the first request with a token is the answer to
+# every retry with the same token and the same members.
+client_tokens = Table(
+    "client_tokens",
+    metadata,
+    Column("operation", String(128), primary_key=True),
+    Column("token", String(128), primary_key=True),
+    Column("request_digest", String(64), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", Float, nullable=False, index=True),
+)

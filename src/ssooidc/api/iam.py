@@ -1,0 +1,3 @@
+"""iam operations."""
+
+from __future__ import annotations

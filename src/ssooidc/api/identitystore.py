@@ -1,0 +1,3 @@
+"""identitystore operations."""
+
+from __future__ import annotations

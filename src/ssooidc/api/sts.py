@@ -1,0 +1,3 @@
+"""sts operations."""
+
+from __future__ import annotations
