@@ -122,6 +122,30 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def export(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ssooidc.app import open_store
+    from ssooidc.tenant_export import export as export_tenant
+
+    settings = _settings(args)
+    store, box = open_store(settings)
+    try:
+        document = export_tenant(
+            store, box, region=settings.region, include_secrets=args.include_secrets
+        )
+    finally:
+        store.dispose()
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssooidc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("migrate", help="bring the store's schema up to date")
     _add_settings(p)
     p.set_defaults(run=migrate)
+    p = commands.add_parser("export", help="write the live tenant as YAML that --config reads")
+    _add_settings(p)
+    p.add_argument("-o", "--output", help="file to write (mode 0600; default: standard output)")
+    p.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="also export IAM secret access keys (the file then holds live credentials)",
+    )
+    p.set_defaults(run=export)
     d = commands.add_parser("demo", help="the demo tenant's helpers")
     demo_commands = d.add_subparsers(dest="demo_command", required=True)
     p = demo_commands.add_parser(

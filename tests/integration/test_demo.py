@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import boto3
+import yaml
 
 from tests.serverproc import REGION, ServerProcess
 
@@ -63,3 +64,14 @@ def test_demo_tenant_quickstart_gets_real_tokens(tmp_path: Path) -> None:
     # A restart with --demo again applies the same tenant without error.
     server.start()
     server.stop()
+    # `ssooidc export` writes the live tenant; without --include-secrets, no secret.
+    exported = yaml.safe_load(
+        subprocess.check_output(
+            [sys.executable, "-m", "ssooidc", "export", "--data-dir", str(server.data_dir)],
+            text=True,
+        )
+    )
+    names = [a["Name"] for a in exported["ssoadmin"]["Applications"]]
+    assert names == ["demo-api", "demo-app"]
+    assert "SecretAccessKey" not in yaml.safe_dump(exported)
+    assert exported["ssoadmin"]["TrustedTokenIssuers"][0]["Name"] == "demo-idp"

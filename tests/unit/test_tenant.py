@@ -16,6 +16,7 @@ from ssooidc.services.at_rest import SecretBox
 from ssooidc.store import tables as t
 from ssooidc.store.engine import Store
 from ssooidc.tenant import TenantError, apply, load_file
+from ssooidc.tenant_export import export
 
 DOC: dict[str, Any] = {
     "iam": {
@@ -202,3 +203,46 @@ def test_load_file_reports_yaml_errors(tmp_path: Path) -> None:
     path.write_text("iam: [unclosed")
     with pytest.raises(TenantError, match="cannot be read as YAML"):
         load_file(path)
+
+
+def _fresh(tmp_path: Path, name: str) -> tuple[Store, SecretBox]:
+    settings = settings_from({"data_dir": str(tmp_path / name)}, environ={})
+    box = SecretBox.load(settings.key_file)
+    s = Store(settings.store_url)
+    bootstrap(settings, s, box)
+    return s, box
+
+
+def test_export_reads_back_to_the_same_state(tmp_path: Path) -> None:
+    first, first_box = _fresh(tmp_path, "a")
+    apply(first, first_box, DOC, region="us-east-1", development=False)
+    exported = export(first, first_box, region="us-east-1", include_secrets=True)
+    second, second_box = _fresh(tmp_path, "b")
+    apply(second, second_box, exported, region="us-east-1", development=False)
+    again = export(second, second_box, region="us-east-1", include_secrets=True)
+    assert again == exported
+    assert counts(second) | {"signing_keys": 0, "instance_secrets": 0} == counts(first) | {
+        "signing_keys": 0,
+        "instance_secrets": 0,
+    }
+    app = exported["ssoadmin"]["Applications"][0]
+    assert app["Grants"]["urn:ietf:params:oauth:grant-type:jwt-bearer"]["JwtBearer"][
+        "AuthorizedTokenIssuers"
+    ] == [{"TrustedTokenIssuer": "corp", "AuthorizedAudiences": ["backend"]}]
+    assert app["AccessScopes"] == [{"Scope": "backend:read", "AuthorizedTargets": ["reports"]}]
+    assert app["Assignments"] == [{"PrincipalType": "GROUP", "Principal": "analysts"}]
+    assert exported["iam"]["Users"][0]["AccessKeys"][0]["SecretAccessKey"] == "backend-secret-key-1"
+    first.dispose()
+    second.dispose()
+
+
+def test_export_leaves_secrets_out_unless_asked(store: tuple[Store, SecretBox]) -> None:
+    s, box = store
+    apply(s, box, DOC, region="us-east-1", development=False)
+    exported = export(s, box, region="us-east-1")
+    assert "AccessKeys" not in exported["iam"]["Users"][0]
+    assert all(u["UserName"] != "admin" for u in exported["iam"]["Users"])
+    # Applying it again changes nothing (keys already in the store are kept).
+    before = counts(s)
+    apply(s, box, exported, region="us-east-1", development=False)
+    assert counts(s) == before
