@@ -128,8 +128,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument(
         "--max-rps",
         type=int,
-        default=5000,
-        help="the highest rate any server may reach: sizes the request files (default 5000)",
+        default=6000,
+        help="the highest rate any server may reach: sizes the request files (default 6000)",
     )
     p.add_argument("--runs", type=int, default=1, help="repeat every measurement (default 1)")
     p.add_argument("--users", type=int, default=100, help="identity-store users (default 100)")
