@@ -6,7 +6,8 @@ model gives it, and, for sso-oidc, the OAuth ``error`` code that fills the ``err
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 
 class AwsError(Exception):
@@ -17,12 +18,22 @@ class AwsError(Exception):
     oauth_error: ClassVar[str | None] = None
     #: The code the query protocol (iam, sts) uses when it differs from ``code``.
     query_code: ClassVar[str | None] = None
+    #: The HTTP status on the query protocol when it differs from ``status``.
+    query_status: ClassVar[int | None] = None
     sender_fault: ClassVar[bool] = True
 
-    def __init__(self, description: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        description: str,
+        *,
+        reason: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(description)
         self.description = description
         self.reason = reason
+        #: Further members of the error shape (identitystore's ResourceType, ResourceId).
+        self.extra: dict[str, Any] = dict(extra or {})
 
     def __str__(self) -> str:
         return f"{self.code}: {self.description}"
@@ -78,6 +89,7 @@ class AccessDenied(AwsError):
     code = "AccessDeniedException"
     oauth_error = "access_denied"
     query_code = "AccessDenied"
+    query_status = 403  # iam and sts answer AccessDenied with 403
 
 
 class ExpiredToken(AwsError):
@@ -99,6 +111,7 @@ class InternalServer(AwsError):
     code = "InternalServerException"
     status = 500
     oauth_error = "server_error"
+    query_code = "InternalFailure"
     sender_fault = False
 
 
@@ -156,6 +169,10 @@ class Throttling(AwsError):
     status = 429
 
 
+class ServiceQuotaExceeded(AwsError):
+    code = "ServiceQuotaExceededException"
+
+
 class UnknownOperation(AwsError):
     code = "UnknownOperationException"
     query_code = "InvalidAction"
@@ -175,3 +192,53 @@ class PayloadTooLarge(AwsError):
 
 class Serialization(AwsError):
     code = "SerializationException"
+
+
+# --- iam and sts (query); codes and statuses from the service models ----------------------
+
+
+class NoSuchEntity(AwsError):
+    code = "NoSuchEntityException"
+    query_code = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExists(AwsError):
+    code = "EntityAlreadyExistsException"
+    query_code = "EntityAlreadyExists"
+    status = 409
+
+
+class DeleteConflict(AwsError):
+    code = "DeleteConflictException"
+    query_code = "DeleteConflict"
+    status = 409
+
+
+class LimitExceeded(AwsError):
+    code = "LimitExceededException"
+    query_code = "LimitExceeded"
+    status = 409
+
+
+class ConcurrentModification(AwsError):
+    code = "ConcurrentModificationException"
+    query_code = "ConcurrentModification"
+    status = 409
+
+
+class MalformedPolicyDocument(AwsError):
+    """iam's and sts's MalformedPolicyDocumentException (one code, status 400 in both)."""
+
+    code = "MalformedPolicyDocumentException"
+    query_code = "MalformedPolicyDocument"
+
+
+class InvalidInput(AwsError):
+    code = "InvalidInputException"
+    query_code = "InvalidInput"
+
+
+class InvalidContextAssertion(AwsError):
+    code = "InvalidContextAssertionException"
+    query_code = "InvalidContextAssertion"

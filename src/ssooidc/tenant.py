@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from ssooidc.errors import AwsError, Validation
 from ssooidc.http.protocols.shapes import Validator, operation_model
 from ssooidc.services import applications as apps
-from ssooidc.services import iam, identity_store
+from ssooidc.services import iam, identity_groups, identity_store
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.instance import Instance, load_instance
 from ssooidc.store.engine import Store
@@ -252,16 +252,16 @@ class Applier:
             raise TenantError(f"{path}.DisplayName", "is required")
         store_id = self.instance.identity_store_id
         with at(path):
-            group_id = identity_store.find_group_by_name(
+            group_id = identity_groups.find_group_by_name(
                 self.conn, store_id, name
-            ) or identity_store.create_group(
+            ) or identity_groups.create_group(
                 self.conn, store_id, {k: v for k, v in group.items() if k != "Members"}, self.now
             )
         for j, member in enumerate(_list(group.get("Members"), f"{path}.Members")):
             user_id = identity_store.find_user_by_name(self.conn, store_id, str(member))
             if user_id is None:
                 raise TenantError(f"{path}.Members[{j}]", f"no identity-store user named {member}")
-            identity_store.add_membership(self.conn, group_id, user_id)
+            identity_groups.add_membership(self.conn, group_id, user_id, now=self.now)
 
     # -- sso-admin ------------------------------------------------------------------------
 
@@ -398,7 +398,7 @@ class Applier:
             if kind == "USER":
                 principal_id = identity_store.find_user_by_name(self.conn, store_id, name)
             elif kind == "GROUP":
-                principal_id = identity_store.find_group_by_name(self.conn, store_id, name)
+                principal_id = identity_groups.find_group_by_name(self.conn, store_id, name)
             else:
                 raise TenantError(f"{where}.PrincipalType", "must be USER or GROUP")
             if principal_id is None:

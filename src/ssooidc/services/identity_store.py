@@ -1,18 +1,27 @@
-"""The identity store: users, groups, memberships, and finding a user by an attribute value."""
+"""The identity store's users: unique names, required attributes, revisions, the searchable
+attribute index, finding a user by an attribute value, and the store's own settings."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError
 
-from ssooidc.errors import Conflict, ResourceNotFound, Validation
+from ssooidc.errors import Conflict
+from ssooidc.services.identity_rules import (
+    UNIQUENESS,
+    check_revision,
+    check_user_document,
+    has_external_id,
+    not_found,
+)
 from ssooidc.services.instance import bump_generation
+from ssooidc.store import identity as rows
 from ssooidc.store import records
-from ssooidc.store import tables as t
 
 #: The attribute paths a trusted issuer may map a claim to, and how each is compared:
 #: emails case-insensitively [decide], everything else exactly.
@@ -51,7 +60,23 @@ class IdentityUser:
         return self.status == "ENABLED"
 
 
-def attribute_values(user_id: str, document: dict[str, Any]) -> Iterable[tuple[str, str]]:
+@dataclass(frozen=True)
+class UserRecord:
+    """A user as the identitystore API describes it."""
+
+    user_id: str
+    identity_store_id: str
+    user_name: str
+    status: str
+    document: Mapping[str, Any]
+    created_at: float
+    updated_at: float
+    revision: int
+    created_by: str | None
+    updated_by: str | None
+
+
+def attribute_values(user_id: str, document: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     """Every searchable (path, value) of a user document, normalised for lookup."""
     yield "id", user_id
     for path in SEARCHABLE_PATHS:
@@ -71,72 +96,165 @@ def _member(path_segment: str) -> str:
     return special.get(path_segment, path_segment[:1].upper() + path_segment[1:])
 
 
+# -- users ----------------------------------------------------------------------------------
+
+
+def _user_record(row: Row[Any]) -> UserRecord:
+    return UserRecord(
+        user_id=row.user_id,
+        identity_store_id=row.identity_store_id,
+        user_name=row.user_name,
+        status=row.status,
+        document=dict(row.document),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        revision=int(row.revision),
+        created_by=row.created_by,
+        updated_by=row.updated_by,
+    )
+
+
+def _unique_user_name(conn: Connection, store_id: str, name: str, user_id: str | None) -> None:
+    existing = rows.user_id_named(conn, store_id, name)
+    if existing is not None and existing != user_id:
+        raise Conflict(f"a user named {name} already exists", reason=UNIQUENESS)
+
+
+def _index(conn: Connection, user_id: str, doc: Mapping[str, Any]) -> None:
+    rows.replace_attributes(conn, user_id, attribute_values(user_id, doc))
+
+
 def create_user(
-    conn: Connection, identity_store_id: str, document: dict[str, Any], now: float
+    conn: Connection,
+    identity_store_id: str,
+    document: Mapping[str, Any],
+    now: float,
+    *,
+    actor: str | None = None,
 ) -> str:
     """Create a user from a CreateUser-shaped document and return its UserId."""
-    user_name = document.get("UserName")
-    if not isinstance(user_name, str) or not user_name:
-        raise Validation("UserName is required")
-    if conn.execute(
-        select(t.identity_users.c.user_id).where(
-            t.identity_users.c.identity_store_id == identity_store_id,
-            t.identity_users.c.user_name == user_name,
-        )
-    ).first():
-        raise Conflict(
-            f"a user named {user_name} already exists", reason="UNIQUENESS_CONSTRAINT_VIOLATION"
-        )
+    doc = check_user_document(document)
+    user_name = str(doc["UserName"])
+    _unique_user_name(conn, identity_store_id, user_name, None)
     user_id = str(uuid.uuid4())
-    status = document.get("UserStatus", "ENABLED")
-    doc = {k: v for k, v in document.items() if k not in ("IdentityStoreId", "UserStatus")}
-    conn.execute(
-        insert(t.identity_users).values(
-            user_id=user_id,
-            identity_store_id=identity_store_id,
-            user_name=user_name,
-            status=status,
-            document=doc,
-            created_at=now,
-            updated_at=now,
+    try:
+        rows.insert_user(
+            conn,
+            {
+                "user_id": user_id,
+                "identity_store_id": identity_store_id,
+                "user_name": user_name,
+                "status": document.get("UserStatus", "ENABLED"),
+                "document": doc,
+                "created_at": now,
+                "updated_at": now,
+                "revision": 1,
+                "created_by": actor,
+                "updated_by": actor,
+            },
         )
-    )
+    except IntegrityError:
+        raise Conflict(f"a user named {user_name} already exists", reason=UNIQUENESS) from None
     _index(conn, user_id, doc)
     bump_generation(conn)
     return user_id
 
 
-def replace_user(conn: Connection, user_id: str, document: dict[str, Any], now: float) -> None:
-    """Replace a user's attributes (UserName included) and re-index them."""
-    doc = {
-        k: v for k, v in document.items() if k not in ("IdentityStoreId", "UserStatus", "UserId")
+def replace_user(conn: Connection, user_id: str, document: Mapping[str, Any], now: float) -> None:
+    """Replace a user's attributes (UserName included) and re-index them; a replacement that
+    changes nothing leaves the user (and its revision) as it was."""
+    row = rows.user(conn, user_id)
+    if row is None:
+        raise not_found("USER", user_id, f"User not found for UserId: {user_id}")
+    current = _user_record(row)
+    doc = check_user_document({k: v for k, v in document.items() if k != "UserId"})
+    status = str(document.get("UserStatus", current.status))
+    if doc == current.document and status == current.status:
+        return
+    _store_user(conn, current, doc, status, now, current.updated_by)
+
+
+def update_user(
+    conn: Connection,
+    user_id: str,
+    document: Mapping[str, Any],
+    status: str,
+    now: float,
+    *,
+    actor: str | None,
+    expected_revision: str | None = None,
+) -> UserRecord:
+    """UpdateUser: the user's new document and status (the operations already applied)."""
+    current = get_user_record(conn, user_id)
+    check_revision(current.revision, expected_revision, f"user {user_id}")
+    return _store_user(conn, current, check_user_document(document), status, now, actor)
+
+
+def _store_user(
+    conn: Connection,
+    current: UserRecord,
+    doc: dict[str, Any],
+    status: str,
+    now: float,
+    actor: str | None,
+) -> UserRecord:
+    user_name = str(doc["UserName"])
+    _unique_user_name(conn, current.identity_store_id, user_name, current.user_id)
+    values = {
+        "user_name": user_name,
+        "status": status,
+        "document": doc,
+        "updated_at": now,
+        "updated_by": actor,
+        "revision": current.revision + 1,
     }
-    values: dict[str, Any] = {"document": doc, "updated_at": now, "user_name": doc["UserName"]}
-    if "UserStatus" in document:
-        values["status"] = document["UserStatus"]
-    result = conn.execute(
-        update(t.identity_users).where(t.identity_users.c.user_id == user_id).values(**values)
-    )
-    if result.rowcount == 0:
-        raise ResourceNotFound(f"no user {user_id}")
-    conn.execute(
-        delete(t.identity_user_attributes).where(t.identity_user_attributes.c.user_id == user_id)
-    )
-    _index(conn, user_id, doc)
+    try:
+        rows.update_user(conn, current.user_id, values)
+    except IntegrityError:
+        raise Conflict(f"a user named {user_name} already exists", reason=UNIQUENESS) from None
+    _index(conn, current.user_id, doc)
     bump_generation(conn)
+    return get_user_record(conn, current.user_id)
 
 
 def set_user_status(conn: Connection, user_id: str, status: str) -> None:
-    conn.execute(
-        update(t.identity_users).where(t.identity_users.c.user_id == user_id).values(status=status)
-    )
+    rows.update_user(conn, user_id, {"status": status})
     bump_generation(conn)
 
 
-def _index(conn: Connection, user_id: str, doc: dict[str, Any]) -> None:
-    rows = [{"user_id": user_id, "path": p, "value": v} for p, v in attribute_values(user_id, doc)]
-    if rows:
-        conn.execute(insert(t.identity_user_attributes), rows)
+def delete_user(conn: Connection, user_id: str, *, expected_revision: str | None = None) -> None:
+    """Delete a user; its memberships and application assignments go with it [AWS: deleting
+    a user removes their access to AWS accounts and applications]."""
+    current = get_user_record(conn, user_id)
+    check_revision(current.revision, expected_revision, f"user {user_id}")
+    rows.delete_user(conn, user_id)
+    bump_generation(conn)
+
+
+def get_user_record(conn: Connection, user_id: str) -> UserRecord:
+    row = rows.user(conn, user_id)
+    if row is None:
+        raise not_found("USER", user_id, f"User not found for UserId: {user_id}")
+    return _user_record(row)
+
+
+def list_users(
+    conn: Connection, store_id: str, *, user_name: str | None = None
+) -> list[UserRecord]:
+    return [_user_record(r) for r in rows.all_users(conn, store_id, user_name=user_name)]
+
+
+def user_ids_with(conn: Connection, store_id: str, path: str, value: str) -> list[str]:
+    """Users (any status) whose searchable attribute at ``path`` equals ``value``."""
+    if path in CASE_INSENSITIVE_PATHS:
+        value = value.lower()
+    return rows.user_ids_with_attribute(conn, store_id, path, value)
+
+
+def user_ids_with_external_id(conn: Connection, store_id: str, issuer: str, id_: str) -> list[str]:
+    return [
+        u.user_id for u in list_users(conn, store_id) if has_external_id(u.document, issuer, id_)
+    ]
 
 
 def _user(row: tuple[Any, ...]) -> IdentityUser:
@@ -150,13 +268,7 @@ def get_user(conn: Connection, user_id: str) -> IdentityUser | None:
 
 
 def find_user_by_name(conn: Connection, identity_store_id: str, user_name: str) -> str | None:
-    row = conn.execute(
-        select(t.identity_users.c.user_id).where(
-            t.identity_users.c.identity_store_id == identity_store_id,
-            t.identity_users.c.user_name == user_name,
-        )
-    ).first()
-    return None if row is None else str(row.user_id)
+    return rows.user_id_named(conn, identity_store_id, user_name)
 
 
 def find_users_by_attribute(
@@ -168,64 +280,20 @@ def find_users_by_attribute(
     return [_user(r) for r in records.enabled_users_with_attribute(conn, path, value, limit)]
 
 
-def create_group(
-    conn: Connection, identity_store_id: str, document: dict[str, Any], now: float
-) -> str:
-    name = document.get("DisplayName")
-    if not isinstance(name, str) or not name:
-        raise Validation("DisplayName is required")
-    if conn.execute(
-        select(t.identity_groups.c.group_id).where(
-            t.identity_groups.c.identity_store_id == identity_store_id,
-            t.identity_groups.c.display_name == name,
-        )
-    ).first():
-        raise Conflict(
-            f"a group named {name} already exists", reason="UNIQUENESS_CONSTRAINT_VIOLATION"
-        )
-    group_id = str(uuid.uuid4())
-    doc = {k: v for k, v in document.items() if k != "IdentityStoreId"}
-    conn.execute(
-        insert(t.identity_groups).values(
-            group_id=group_id,
-            identity_store_id=identity_store_id,
-            display_name=name,
-            document=doc,
-            created_at=now,
-        )
-    )
-    bump_generation(conn)
-    return group_id
-
-
-def find_group_by_name(conn: Connection, identity_store_id: str, name: str) -> str | None:
-    row = conn.execute(
-        select(t.identity_groups.c.group_id).where(
-            t.identity_groups.c.identity_store_id == identity_store_id,
-            t.identity_groups.c.display_name == name,
-        )
-    ).first()
-    return None if row is None else str(row.group_id)
-
-
-def add_membership(conn: Connection, group_id: str, user_id: str) -> str:
-    existing = conn.execute(
-        select(t.identity_memberships.c.membership_id).where(
-            t.identity_memberships.c.group_id == group_id,
-            t.identity_memberships.c.user_id == user_id,
-        )
-    ).first()
-    if existing:
-        return str(existing.membership_id)
-    membership_id = str(uuid.uuid4())
-    conn.execute(
-        insert(t.identity_memberships).values(
-            membership_id=membership_id, group_id=group_id, user_id=user_id
-        )
-    )
-    bump_generation(conn)
-    return membership_id
-
-
 def group_ids_of(conn: Connection, user_id: str) -> set[str]:
     return records.group_ids_of(conn, user_id)
+
+
+# -- the store's settings -------------------------------------------------------------------
+
+
+def network_configuration(conn: Connection, store_id: str) -> dict[str, Any] | None:
+    return rows.network_configuration(conn, store_id)
+
+
+def set_network_configuration(
+    conn: Connection, store_id: str, configuration: Mapping[str, Any] | None, now: float
+) -> None:
+    """UpdateIdentityStore: the new configuration replaces the old one entirely [AWS]."""
+    rows.put_network_configuration(conn, store_id, configuration, now)
+    bump_generation(conn)

@@ -127,6 +127,10 @@ identity_users = Table(
     Column("password_hash", String(255)),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # The identitystore Revision: starts at 1, one more on every change.
+    Column("revision", BigInteger, nullable=False, server_default="1"),
+    Column("created_by", String(2048)),
+    Column("updated_by", String(2048)),
     UniqueConstraint("identity_store_id", "user_name", name="uq_identity_users_store_name"),
 )
 
@@ -155,6 +159,10 @@ identity_groups = Table(
     Column("display_name", String(1024), nullable=False),
     Column("document", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("updated_at", Float),
+    Column("revision", BigInteger, nullable=False, server_default="1"),
+    Column("created_by", String(2048)),
+    Column("updated_by", String(2048)),
     UniqueConstraint("identity_store_id", "display_name", name="uq_identity_groups_store_name"),
 )
 
@@ -175,7 +183,18 @@ identity_memberships = Table(
         nullable=False,
         index=True,
     ),
+    Column("created_at", Float),
+    Column("created_by", String(2048)),
     UniqueConstraint("group_id", "user_id", name="uq_identity_memberships_group_user"),
+)
+
+# Settings of the identity store that UpdateIdentityStore changes.
+identity_store_settings = Table(
+    "identity_store_settings",
+    metadata,
+    Column("identity_store_id", String(64), primary_key=True),
+    Column("network_configuration", JSON),
+    Column("updated_at", Float, nullable=False),
 )
 
 trusted_token_issuers = Table(

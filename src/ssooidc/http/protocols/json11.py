@@ -26,6 +26,8 @@ def error_response(error: AwsError, request_id: str) -> Response:
     body: dict[str, Any] = {"__type": error.code, "Message": error.description}
     if error.reason is not None:
         body["Reason"] = error.reason
+    for name, value in error.extra.items():
+        body.setdefault(name, value)
     response = json11_response(body, request_id, error.status)
     response.headers["x-amzn-ErrorType"] = error.code
     return response
