@@ -81,4 +81,12 @@ def request_digest(body: dict[str, Any]) -> str:
 @functools.cache
 def load_all() -> None:
     """Import every operation module so that their handlers register."""
-    from ssooidc.api import iam, identitystore, sso_admin, sts  # noqa: F401
+    from ssooidc.api import (  # noqa: F401
+        iam,
+        identitystore,
+        sso_admin,
+        sso_admin_applications,
+        sso_admin_assignments,
+        sso_admin_issuers,
+        sts,
+    )

@@ -1,12 +1,10 @@
 """Customer-managed OAuth applications: grants, authentication methods, access scopes,
-assignments; and trusted token issuers they accept assertions from."""
+assignments. Trusted token issuers live in ``trusted_issuers`` (re-exported here)."""
 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import secrets
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,8 +13,21 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from ssooidc.errors import Conflict, ResourceNotFound, Validation
 from ssooidc.services import iam_policy
-from ssooidc.services.identity_store import SEARCHABLE_PATHS
 from ssooidc.services.instance import Instance, bump_generation
+from ssooidc.services.trusted_issuers import (
+    check_issuer_configuration as check_issuer_configuration,
+)
+from ssooidc.services.trusted_issuers import check_issuer_url as check_issuer_url
+from ssooidc.services.trusted_issuers import (
+    create_trusted_token_issuer as create_trusted_token_issuer,
+)
+from ssooidc.services.trusted_issuers import (
+    find_trusted_token_issuer as find_trusted_token_issuer,
+)
+from ssooidc.services.trusted_issuers import is_loopback, issuer_row
+from ssooidc.services.trusted_issuers import (
+    update_trusted_token_issuer as update_trusted_token_issuer,
+)
 from ssooidc.store import tables as t
 
 CUSTOM_PROVIDER = "arn:aws:sso::aws:applicationProvider/custom"
@@ -34,7 +45,8 @@ GRANT_MEMBER = {
 }
 DEFAULT_SCOPES = ("openid", "aws", "sts:identity_context")
 SCOPE_PATTERN = regex.compile(r"([A-Za-z0-9_]{1,50})(:[A-Za-z0-9_]{1,50}){0,2}")
-CLAIM_PATH_PATTERN = regex.compile(r"\p{L}+(?:\.\p{L}+){0,2}")
+STATUSES = ("ENABLED", "DISABLED")
+UPDATABLE = frozenset({"name", "description", "status", "portal_options", "assignment_required"})
 
 
 def oauth_client_id(region: str) -> str:
@@ -45,6 +57,21 @@ def oauth_client_id(region: str) -> str:
 
 def application_arn(instance: Instance) -> str:
     return f"arn:aws:sso::{instance.account_id}:application/{instance.instance_id}/apl-{secrets.token_hex(8)}"
+
+
+def check_portal_options(options: object) -> None:
+    """Sign-in from the application needs the application's URL to send the user to."""
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise Validation("PortalOptions must be an object")
+    sign_in = options.get("SignInOptions")
+    if sign_in is None:
+        return
+    if not isinstance(sign_in, dict):
+        raise Validation("SignInOptions must be an object")
+    if sign_in.get("Origin") == "APPLICATION" and not sign_in.get("ApplicationUrl"):
+        raise Validation("SignInOptions with Origin APPLICATION need an ApplicationUrl")
 
 
 def create_application(
@@ -58,10 +85,15 @@ def create_application(
     provider_arn: str = CUSTOM_PROVIDER,
     portal_options: dict[str, Any] | None = None,
 ) -> str:
-    if conn.execute(select(t.applications.c.arn).where(t.applications.c.name == name)).first():
-        raise Conflict(f"an application named {name} already exists")
     if provider_arn != CUSTOM_PROVIDER:
-        raise Validation(f"unknown application provider {provider_arn}")
+        raise Validation(
+            f"application provider {provider_arn} cannot be used here: only {CUSTOM_PROVIDER} "
+            "(customer managed OAuth 2.0 applications)"
+        )
+    if status not in STATUSES:
+        raise Validation("Status must be ENABLED or DISABLED")
+    check_portal_options(portal_options)
+    _check_name_free(conn, name)
     arn = application_arn(instance)
     conn.execute(
         insert(t.applications).values(
@@ -87,10 +119,82 @@ def find_application(conn: Connection, name: str) -> str | None:
 
 
 def update_application(conn: Connection, arn: str, **values: Any) -> None:
-    _require_application(conn, arn)
-    if values:
-        conn.execute(update(t.applications).where(t.applications.c.arn == arn).values(**values))
+    """Change an application's columns (name, description, status, portal_options,
+    assignment_required); a name another application has is a conflict."""
+    row = _application_row(conn, arn)
+    unknown = set(values) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {', '.join(sorted(unknown))}")
+    if "status" in values and values["status"] not in STATUSES:
+        raise Validation("Status must be ENABLED or DISABLED")
+    if "portal_options" in values:
+        check_portal_options(values["portal_options"])
+    if "name" in values and values["name"] != row.name:
+        _check_name_free(conn, values["name"])
+    changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+    if changed:
+        conn.execute(update(t.applications).where(t.applications.c.arn == arn).values(**changed))
         bump_generation(conn)
+
+
+def update_application_settings(
+    conn: Connection,
+    arn: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    status: str | None = None,
+    sign_in_options: dict[str, Any] | None = None,
+) -> None:
+    """UpdateApplication: each member given replaces its value; SignInOptions replaces the
+    portal's sign-in options and keeps its Visibility."""
+    values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = name
+    if description is not None:
+        values["description"] = description
+    if status is not None:
+        values["status"] = status
+    if sign_in_options is not None:
+        row = _application_row(conn, arn)
+        values["portal_options"] = {**(row.portal_options or {}), "SignInOptions": sign_in_options}
+    update_application(conn, arn, **values)
+
+
+def delete_application(conn: Connection, arn: str) -> None:
+    """Delete an application with everything that belongs to it.
+
+    Its grants, authentication methods, access scopes, assignments and tags go with it, and
+    its ARN leaves every other application's AuthorizedTargets [decide: AWS documents only
+    that DeleteApplication removes the association], so that no scope names an application
+    that no longer exists."""
+    _require_application(conn, arn)
+    for table in (
+        t.application_grants,
+        t.application_auth_methods,
+        t.application_scopes,
+        t.application_assignments,
+    ):
+        conn.execute(delete(table).where(table.c.application_arn == arn))
+    scopes = t.application_scopes
+    for row in conn.execute(select(scopes)).all():
+        targets = list(row.authorized_targets or [])
+        if arn in targets:
+            conn.execute(
+                update(scopes)
+                .where(scopes.c.application_arn == row.application_arn, scopes.c.scope == row.scope)
+                .values(authorized_targets=[x for x in targets if x != arn])
+            )
+    conn.execute(delete(t.resource_tags).where(t.resource_tags.c.resource_arn == arn))
+    conn.execute(delete(t.applications).where(t.applications.c.arn == arn))
+    bump_generation(conn)
+
+
+def _application_row(conn: Connection, arn: str) -> Any:
+    row = conn.execute(select(t.applications).where(t.applications.c.arn == arn)).first()
+    if row is None:
+        raise ResourceNotFound(f"no application {arn}")
+    return row
 
 
 def _require_application(conn: Connection, arn: str) -> None:
@@ -99,6 +203,14 @@ def _require_application(conn: Connection, arn: str) -> None:
         is None
     ):
         raise ResourceNotFound(f"no application {arn}")
+
+
+def _check_name_free(conn: Connection, name: str) -> None:
+    if conn.execute(select(t.applications.c.arn).where(t.applications.c.name == name)).first():
+        raise Conflict(f"an application named {name} already exists")
+
+
+# -- grants -------------------------------------------------------------------------------
 
 
 def put_grant(conn: Connection, arn: str, grant_type: str, grant: dict[str, Any]) -> None:
@@ -117,9 +229,9 @@ def put_grant(conn: Connection, arn: str, grant_type: str, grant: dict[str, Any]
         if not isinstance(issuers, list) or not 1 <= len(issuers) <= 10:
             raise Validation("JwtBearer.AuthorizedTokenIssuers takes 1 to 10 issuers")
         for entry in issuers:
-            issuer_arn = entry.get("TrustedTokenIssuerArn") if isinstance(entry, dict) else None
-            if not isinstance(issuer_arn, str) or _issuer_row(conn, issuer_arn) is None:
-                raise ResourceNotFound(f"no trusted token issuer {issuer_arn}")
+            issuer = entry.get("TrustedTokenIssuerArn") if isinstance(entry, dict) else None
+            if not isinstance(issuer, str) or issuer_row(conn, issuer) is None:
+                raise ResourceNotFound(f"no trusted token issuer {issuer}")
             audiences = entry.get("AuthorizedAudiences")
             if not isinstance(audiences, list) or not 1 <= len(audiences) <= 10:
                 raise Validation("AuthorizedAudiences takes 1 to 10 audiences")
@@ -129,16 +241,28 @@ def put_grant(conn: Connection, arn: str, grant_type: str, grant: dict[str, Any]
             raise Validation("AuthorizationCode.RedirectUris takes 1 to 10 URIs")
         for uri in uris:
             check_redirect_uri(uri)
+    _delete_grant_row(conn, arn, grant_type)
     conn.execute(
+        insert(t.application_grants).values(application_arn=arn, grant_type=grant_type, grant=grant)
+    )
+    bump_generation(conn)
+
+
+def delete_grant(conn: Connection, arn: str, grant_type: str) -> None:
+    _require_application(conn, arn)
+    if not _delete_grant_row(conn, arn, grant_type):
+        raise ResourceNotFound(f"the application has no {grant_type} grant")
+    bump_generation(conn)
+
+
+def _delete_grant_row(conn: Connection, arn: str, grant_type: str) -> bool:
+    result = conn.execute(
         delete(t.application_grants).where(
             t.application_grants.c.application_arn == arn,
             t.application_grants.c.grant_type == grant_type,
         )
     )
-    conn.execute(
-        insert(t.application_grants).values(application_arn=arn, grant_type=grant_type, grant=grant)
-    )
-    bump_generation(conn)
+    return bool(result.rowcount)
 
 
 def check_redirect_uri(uri: object) -> None:
@@ -155,13 +279,7 @@ def check_redirect_uri(uri: object) -> None:
     raise Validation(f"redirect URI {uri} must be HTTPS or loopback HTTP")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+# -- authentication methods ---------------------------------------------------------------
 
 
 def put_authentication_method(
@@ -175,18 +293,33 @@ def put_authentication_method(
         iam_policy.parse_policy(policy, kind="resource")
     except iam_policy.MalformedPolicy as exc:
         raise Validation(f"malformed ActorPolicy: {exc}") from None
-    conn.execute(
-        delete(t.application_auth_methods).where(
-            t.application_auth_methods.c.application_arn == arn,
-            t.application_auth_methods.c.method_type == method_type,
-        )
-    )
+    _delete_method_row(conn, arn, method_type)
     conn.execute(
         insert(t.application_auth_methods).values(
             application_arn=arn, method_type=method_type, method=method
         )
     )
     bump_generation(conn)
+
+
+def delete_authentication_method(conn: Connection, arn: str, method_type: str) -> None:
+    _require_application(conn, arn)
+    if not _delete_method_row(conn, arn, method_type):
+        raise ResourceNotFound(f"the application has no {method_type} authentication method")
+    bump_generation(conn)
+
+
+def _delete_method_row(conn: Connection, arn: str, method_type: str) -> bool:
+    result = conn.execute(
+        delete(t.application_auth_methods).where(
+            t.application_auth_methods.c.application_arn == arn,
+            t.application_auth_methods.c.method_type == method_type,
+        )
+    )
+    return bool(result.rowcount)
+
+
+# -- access scopes ------------------------------------------------------------------------
 
 
 def put_access_scope(
@@ -198,11 +331,7 @@ def put_access_scope(
     for target in targets or []:
         if target != instance.arn:
             _require_application(conn, target)
-    conn.execute(
-        delete(t.application_scopes).where(
-            t.application_scopes.c.application_arn == arn, t.application_scopes.c.scope == scope
-        )
-    )
+    _delete_scope_row(conn, arn, scope)
     conn.execute(
         insert(t.application_scopes).values(
             application_arn=arn, scope=scope, authorized_targets=targets or []
@@ -211,26 +340,34 @@ def put_access_scope(
     bump_generation(conn)
 
 
+def delete_access_scope(conn: Connection, arn: str, scope: str) -> None:
+    _require_application(conn, arn)
+    if not _delete_scope_row(conn, arn, scope):
+        raise ResourceNotFound(f"the application has no access scope {scope}")
+    bump_generation(conn)
+
+
+def _delete_scope_row(conn: Connection, arn: str, scope: str) -> bool:
+    result = conn.execute(
+        delete(t.application_scopes).where(
+            t.application_scopes.c.application_arn == arn, t.application_scopes.c.scope == scope
+        )
+    )
+    return bool(result.rowcount)
+
+
+# -- assignments --------------------------------------------------------------------------
+
+
 def put_assignment_configuration(conn: Connection, arn: str, required: bool) -> None:
     update_application(conn, arn, assignment_required=bool(required))
 
 
 def create_assignment(conn: Connection, arn: str, principal_type: str, principal_id: str) -> None:
+    """Assign a user or group to an application; assigning it again changes nothing."""
     _require_application(conn, arn)
-    if principal_type not in ("USER", "GROUP"):
-        raise Validation("PrincipalType must be USER or GROUP")
-    table = t.identity_users if principal_type == "USER" else t.identity_groups
-    key = table.c.user_id if principal_type == "USER" else table.c.group_id
-    if conn.execute(select(key).where(key == principal_id)).first() is None:
-        raise ResourceNotFound(f"no {principal_type.lower()} {principal_id}")
-    exists = conn.execute(
-        select(t.application_assignments.c.application_arn).where(
-            t.application_assignments.c.application_arn == arn,
-            t.application_assignments.c.principal_type == principal_type,
-            t.application_assignments.c.principal_id == principal_id,
-        )
-    ).first()
-    if not exists:
+    require_principal(conn, principal_type, principal_id)
+    if not _assignment_exists(conn, arn, principal_type, principal_id):
         conn.execute(
             insert(t.application_assignments).values(
                 application_arn=arn, principal_type=principal_type, principal_id=principal_id
@@ -239,104 +376,50 @@ def create_assignment(conn: Connection, arn: str, principal_type: str, principal
         bump_generation(conn)
 
 
-# -- trusted token issuers ----------------------------------------------------------------
-
-
-def check_issuer_url(url: object, *, development: bool) -> str:
-    if not isinstance(url, str):
-        raise Validation("IssuerUrl must be a string")
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-        if development:
-            return url
-        raise Validation(
-            f"IssuerUrl {url} must be HTTPS (plain-HTTP loopback issuers need --demo or --allow-http-issuers)"
-        )
-    raise Validation(f"IssuerUrl {url} must be an HTTPS URL")
-
-
-def check_issuer_configuration(config: object, *, development: bool) -> dict[str, Any]:
-    if not isinstance(config, dict) or set(config) != {"OidcJwtConfiguration"}:
-        raise Validation("TrustedTokenIssuerConfiguration takes OidcJwtConfiguration")
-    oidc = config["OidcJwtConfiguration"]
-    if not isinstance(oidc, dict):
-        raise Validation("OidcJwtConfiguration must be an object")
-    check_issuer_url(oidc.get("IssuerUrl"), development=development)
-    claim = oidc.get("ClaimAttributePath")
-    if not isinstance(claim, str) or not CLAIM_PATH_PATTERN.fullmatch(claim):
-        raise Validation(f"invalid ClaimAttributePath {claim!r}")
-    store_path = oidc.get("IdentityStoreAttributePath")
-    if store_path not in SEARCHABLE_PATHS:
-        raise Validation(
-            f"IdentityStoreAttributePath must be one of {', '.join(sorted(SEARCHABLE_PATHS))}"
-        )
-    if oidc.get("JwksRetrievalOption") != "OPEN_ID_DISCOVERY":
-        raise Validation("JwksRetrievalOption must be OPEN_ID_DISCOVERY")
-    return config
-
-
-def create_trusted_token_issuer(
-    conn: Connection,
-    instance: Instance,
-    *,
-    name: str,
-    issuer_type: str,
-    configuration: dict[str, Any],
-    development: bool,
-    now: float,
-) -> str:
-    if issuer_type != "OIDC_JWT":
-        raise Validation("TrustedTokenIssuerType must be OIDC_JWT")
-    check_issuer_configuration(configuration, development=development)
-    if conn.execute(
-        select(t.trusted_token_issuers.c.arn).where(t.trusted_token_issuers.c.name == name)
-    ).first():
-        raise Conflict(f"a trusted token issuer named {name} already exists")
-    arn = f"arn:aws:sso::{instance.account_id}:trustedTokenIssuer/{instance.instance_id}/tti-{uuid.uuid4()}"
-    conn.execute(
-        insert(t.trusted_token_issuers).values(
-            arn=arn,
-            instance_arn=instance.arn,
-            name=name,
-            issuer_type=issuer_type,
-            configuration=configuration,
-            created_at=now,
+def delete_assignment(conn: Connection, arn: str, principal_type: str, principal_id: str) -> None:
+    _require_application(conn, arn)
+    a = t.application_assignments
+    result = conn.execute(
+        delete(a).where(
+            a.c.application_arn == arn,
+            a.c.principal_type == principal_type,
+            a.c.principal_id == principal_id,
         )
     )
-    bump_generation(conn)
-    return arn
-
-
-def update_trusted_token_issuer(
-    conn: Connection, arn: str, *, configuration: dict[str, Any], development: bool
-) -> None:
-    row = _issuer_row(conn, arn)
-    if row is None:
-        raise ResourceNotFound(f"no trusted token issuer {arn}")
-    old = row.configuration["OidcJwtConfiguration"]
-    new = dict(old)
-    new.update(configuration.get("OidcJwtConfiguration", {}))
-    if new.get("IssuerUrl") != old.get("IssuerUrl"):
-        raise Validation("IssuerUrl cannot be updated")
-    merged = check_issuer_configuration({"OidcJwtConfiguration": new}, development=development)
-    conn.execute(
-        update(t.trusted_token_issuers)
-        .where(t.trusted_token_issuers.c.arn == arn)
-        .values(configuration=merged)
-    )
+    if not result.rowcount:
+        raise ResourceNotFound(
+            f"{principal_type.lower()} {principal_id} is not assigned to the application"
+        )
     bump_generation(conn)
 
 
-def find_trusted_token_issuer(conn: Connection, name: str) -> str | None:
-    row = conn.execute(
-        select(t.trusted_token_issuers.c.arn).where(t.trusted_token_issuers.c.name == name)
-    ).first()
-    return None if row is None else str(row.arn)
+def require_principal(conn: Connection, principal_type: str, principal_id: str) -> None:
+    """The identity-store user or group must exist."""
+    if principal_type not in ("USER", "GROUP"):
+        raise Validation("PrincipalType must be USER or GROUP")
+    table = t.identity_users if principal_type == "USER" else t.identity_groups
+    key = table.c.user_id if principal_type == "USER" else table.c.group_id
+    if conn.execute(select(key).where(key == principal_id)).first() is None:
+        raise ResourceNotFound(f"no {principal_type.lower()} {principal_id}")
 
 
-def _issuer_row(conn: Connection, arn: str) -> Any:
-    return conn.execute(
-        select(t.trusted_token_issuers).where(t.trusted_token_issuers.c.arn == arn)
-    ).first()
+def group_ids_of(conn: Connection, user_id: str) -> list[str]:
+    """The groups a user is a direct member of."""
+    m = t.identity_memberships
+    return [
+        str(r.group_id) for r in conn.execute(select(m.c.group_id).where(m.c.user_id == user_id))
+    ]
+
+
+def _assignment_exists(conn: Connection, arn: str, principal_type: str, principal_id: str) -> bool:
+    a = t.application_assignments
+    return (
+        conn.execute(
+            select(a.c.application_arn).where(
+                a.c.application_arn == arn,
+                a.c.principal_type == principal_type,
+                a.c.principal_id == principal_id,
+            )
+        ).first()
+        is not None
+    )

@@ -75,3 +75,9 @@ def bump_generation(conn: Connection) -> None:
 
 def read_generation(conn: Connection) -> int:
     return records.generation(conn)
+
+
+def rename_instance(conn: Connection, arn: str, name: str) -> None:
+    """Set the instance's display name (UpdateInstance)."""
+    conn.execute(update(t.instances).where(t.instances.c.arn == arn).values(name=name))
+    bump_generation(conn)
