@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ssooidc.services import iam
+from ssooidc.services import role_sessions
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.store.engine import Store
 from ssooidc.testing.idp import TestIdentityProvider
@@ -99,7 +99,7 @@ def role_server(
 def _session(store: Store, box: SecretBox, *, lifetime: float) -> tuple[str, str, str]:
     now = time.time()
     with store.write_sync() as conn:
-        pair, token = iam.create_session(
+        pair, token = role_sessions.create_session(
             conn, box, role=ROLE, session_name="s1", expires_at=now + lifetime, now=now
         )
     return pair.access_key_id, pair.secret_access_key, token

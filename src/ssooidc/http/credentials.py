@@ -8,7 +8,7 @@ import hmac
 
 from ssooidc.errors import ExpiredSessionToken, UnrecognizedClient
 from ssooidc.http.sigv4 import ResolvedKey
-from ssooidc.services import iam
+from ssooidc.services import role_sessions
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.catalog import Catalog
 from ssooidc.services.principals import Caller
@@ -40,7 +40,7 @@ class CatalogKeyResolver:
             )
             return ResolvedKey(key.secret, caller)
         with self._store.read() as conn:
-            session = iam.find_session(conn, self._box, access_key_id)
+            session = role_sessions.find_session(conn, self._box, access_key_id)
         given = hashlib.sha256(session_token.encode()).digest()
         if session is None or not hmac.compare_digest(given, session.token_hash):
             raise UnrecognizedClient(INVALID)

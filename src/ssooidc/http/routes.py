@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -172,8 +173,12 @@ class Api:
                 lambda rid: self._json11(request, rid, target),
             )
         if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            service = query.signing_service(request.headers.get("authorization"))
             return await self.guarded(
-                request, "query", query.error_response, lambda rid: self._query_root(request, rid)
+                request,
+                "query",
+                functools.partial(query.error_response, service=service),
+                lambda rid: self._query_root(request, rid),
             )
         return await self.guarded(request, "unknown", restjson.error_response, self._unknown_root)
 
