@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from ssooidc.errors import AwsError, Validation
 from ssooidc.http.protocols.shapes import Validator, operation_model
 from ssooidc.services import applications as apps
-from ssooidc.services import iam, identity_groups, identity_store
+from ssooidc.services import iam, identity_groups, identity_store, resource_tags
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.instance import Instance, load_instance
 from ssooidc.store.engine import Store
@@ -205,6 +205,7 @@ class Applier:
                 path=role.get("Path", "/"),
                 assume_role_policy=trust,
                 tags=_tags(role.get("Tags")),
+                max_session_duration=role.get("MaxSessionDuration"),
             )
         self.policies(arn, role.get("Policies"), f"{path}.Policies", "PutRolePolicy")
 
@@ -281,7 +282,7 @@ class Applier:
         with at(f"{path}.TrustedTokenIssuerConfiguration"):
             arn = apps.find_trusted_token_issuer(self.conn, name)
             if arn is None:
-                apps.create_trusted_token_issuer(
+                arn = apps.create_trusted_token_issuer(
                     self.conn,
                     self.instance,
                     name=name,
@@ -294,6 +295,7 @@ class Applier:
                 apps.update_trusted_token_issuer(
                     self.conn, arn, configuration=config, development=self.development
                 )
+        self.tags(arn, issuer, path)
 
     def application(self, app: Any, path: str) -> str:
         _check(
@@ -316,7 +318,7 @@ class Applier:
         with at(path):
             arn = apps.find_application(self.conn, name)
             if arn is None:
-                return apps.create_application(
+                arn = apps.create_application(
                     self.conn,
                     self.instance,
                     name=name,
@@ -326,13 +328,27 @@ class Applier:
                     provider_arn=app.get("ApplicationProviderArn", apps.CUSTOM_PROVIDER),
                     portal_options=app.get("PortalOptions"),
                 )
-            apps.update_application(
-                self.conn,
-                arn,
-                description=app.get("Description"),
-                status=app.get("Status", "ENABLED"),
-            )
-            return arn
+            else:
+                apps.update_application(
+                    self.conn,
+                    arn,
+                    description=app.get("Description"),
+                    status=app.get("Status", "ENABLED"),
+                )
+        self.tags(arn, app, path)
+        return arn
+
+    def tags(self, arn: str | None, obj: Mapping[str, Any], path: str) -> None:
+        """Make a resource's tags exactly those of the file, when the file gives ``Tags``."""
+        if arn is None or "Tags" not in obj:
+            return
+        wanted = _list(obj["Tags"], f"{path}.Tags")
+        with at(f"{path}.Tags"):
+            current = {tag["Key"] for tag in resource_tags.list_tags(self.conn, arn)}
+            keys = {str(tag["Key"]) for tag in wanted}
+            if current - keys:
+                resource_tags.untag_resource(self.conn, arn, sorted(current - keys))
+            resource_tags.tag_resource(self.conn, arn, wanted)
 
     def application_details(self, app: Mapping[str, Any], arn: str, path: str) -> None:
         grants = app.get("Grants") or {}

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from ssooidc.services import resource_tags
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.catalog import load_catalog
 from ssooidc.services.iam import ADMIN_USER
@@ -33,6 +34,20 @@ def export(
     iam_roles: list[dict[str, Any]] = []
     with store.read() as conn:
         policies = _policies(conn)
+        principals_extra = {
+            row.arn: {"path": row.path, "max_session_duration": row.max_session_duration}
+            for row in conn.execute(
+                select(
+                    t.iam_principals.c.arn,
+                    t.iam_principals.c.path,
+                    t.iam_principals.c.max_session_duration,
+                )
+            )
+        }
+        tags = {
+            arn: resource_tags.list_tags(conn, arn)
+            for arn in [*catalog.applications, *catalog.issuers]
+        }
     for principal in sorted(catalog.principals.values(), key=lambda p: (p.kind, p.name)):
         if principal.kind == "user" and principal.name == ADMIN_USER:
             continue
@@ -42,6 +57,11 @@ def export(
         else:
             entry["RoleName"] = principal.name
             entry["AssumeRolePolicyDocument"] = policies.get(("trust", principal.arn))
+        extra = principals_extra.get(principal.arn, {})
+        if extra.get("path", "/") != "/":
+            entry["Path"] = extra["path"]
+        if principal.kind == "role" and extra.get("max_session_duration"):
+            entry["MaxSessionDuration"] = extra["max_session_duration"]
         if principal.tags:
             entry["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(principal.tags.items())]
         inline = policies.get(("inline", principal.arn))
@@ -61,6 +81,7 @@ def export(
             "Name": i.name,
             "TrustedTokenIssuerType": i.issuer_type,
             "TrustedTokenIssuerConfiguration": dict(i.configuration),
+            **({"Tags": tags[i.arn]} if tags.get(i.arn) else {}),
         }
         for i in sorted(catalog.issuers.values(), key=lambda i: i.name)
     ]
@@ -71,6 +92,8 @@ def export(
             entry["Description"] = app.description
         if app.portal_options:
             entry["PortalOptions"] = dict(app.portal_options)
+        if tags.get(app.arn):
+            entry["Tags"] = tags[app.arn]
         if app.grants:
             entry["Grants"] = {
                 kind: _grant_by_name(grant, issuer_names)

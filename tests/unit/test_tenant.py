@@ -20,6 +20,23 @@ from ssooidc.tenant_export import export
 
 DOC: dict[str, Any] = {
     "iam": {
+        "Roles": [
+            {
+                "RoleName": "analyst",
+                "Path": "/apps/",
+                "MaxSessionDuration": 7200,
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": "111122223333"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+            }
+        ],
         "Users": [
             {
                 "UserName": "backend",
@@ -41,7 +58,7 @@ DOC: dict[str, Any] = {
                     }
                 ],
             }
-        ]
+        ],
     },
     "identitystore": {
         "Users": [
@@ -85,7 +102,7 @@ DOC: dict[str, Any] = {
                 "AccessScopes": [{"Scope": "backend:read", "AuthorizedTargets": ["reports"]}],
                 "Assignments": [{"PrincipalType": "GROUP", "Principal": "analysts"}],
             },
-            {"Name": "reports"},
+            {"Name": "reports", "Tags": [{"Key": "team", "Value": "bi"}]},
         ],
     },
 }
@@ -232,6 +249,14 @@ def test_export_reads_back_to_the_same_state(tmp_path: Path) -> None:
     assert app["AccessScopes"] == [{"Scope": "backend:read", "AuthorizedTargets": ["reports"]}]
     assert app["Assignments"] == [{"PrincipalType": "GROUP", "Principal": "analysts"}]
     assert exported["iam"]["Users"][0]["AccessKeys"][0]["SecretAccessKey"] == "backend-secret-key-1"
+    role = exported["iam"]["Roles"][0]
+    assert (role["RoleName"], role["Path"], role["MaxSessionDuration"]) == (
+        "analyst",
+        "/apps/",
+        7200,
+    )
+    reports = exported["ssoadmin"]["Applications"][1]
+    assert reports["Tags"] == [{"Key": "team", "Value": "bi"}]
     first.dispose()
     second.dispose()
 
@@ -246,3 +271,13 @@ def test_export_leaves_secrets_out_unless_asked(store: tuple[Store, SecretBox]) 
     before = counts(s)
     apply(s, box, exported, region="us-east-1", development=False)
     assert counts(s) == before
+
+
+def test_tags_in_the_file_are_the_resource_tags(store: tuple[Store, SecretBox]) -> None:
+    s, box = store
+    apply(s, box, DOC, region="us-east-1", development=False)
+    retagged = copy.deepcopy(DOC)
+    retagged["ssoadmin"]["Applications"][1]["Tags"] = [{"Key": "owner", "Value": "ops"}]
+    apply(s, box, retagged, region="us-east-1", development=False)
+    reports = export(s, box, region="us-east-1")["ssoadmin"]["Applications"][1]
+    assert reports["Tags"] == [{"Key": "owner", "Value": "ops"}]
