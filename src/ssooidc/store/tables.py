@@ -363,3 +363,91 @@ client_tokens = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", Float, nullable=False, index=True),
 )
+
+# Public clients registered through sso-oidc RegisterClient (the AWS CLI, SDKs).
+oidc_clients = Table(
+    "oidc_clients",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("secret_hash", LargeBinary, nullable=False),
+    Column("client_name", String(128), nullable=False),
+    Column("client_type", String(16), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("redirect_uris", JSON, nullable=False),
+    Column("grant_types", JSON, nullable=False),
+    Column("issuer_url", String(2048)),
+    Column("entitled_application_arn", String(512)),
+    Column("issued_at", Float, nullable=False),
+    Column("secret_expires_at", Float, nullable=False, index=True),
+)
+
+# Device authorizations (RFC 8628): the device code only as a hash; the user code is short
+# and typed by a person, so it is unique among live authorizations.
+device_authorizations = Table(
+    "device_authorizations",
+    metadata,
+    Column("device_code_hash", LargeBinary, primary_key=True),
+    Column("user_code", String(16), nullable=False, unique=True),
+    Column("client_id", String(128), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | denied | consumed
+    Column("user_id", String(64)),
+    Column("interval", Integer, nullable=False),
+    Column("last_polled_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+    Column("decided_at", Float),
+    Column("family_id", String(64)),
+)
+
+# Permission sets and the account assignments the access portal (GetRoleCredentials) serves.
+permission_sets = Table(
+    "permission_sets",
+    metadata,
+    Column("arn", String(512), primary_key=True),
+    Column("name", String(32), nullable=False, unique=True),
+    Column("description", String(700)),
+    Column("session_duration", String(32), nullable=False),
+    Column("relay_state", String(240)),
+    Column("inline_policy", JSON),
+    Column("created_at", Float, nullable=False),
+)
+
+permission_set_managed_policies = Table(
+    "permission_set_managed_policies",
+    metadata,
+    Column(
+        "permission_set_arn",
+        String(512),
+        ForeignKey("permission_sets.arn", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("policy_arn", String(2048), primary_key=True),
+)
+
+account_assignments = Table(
+    "account_assignments",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column(
+        "permission_set_arn",
+        String(512),
+        ForeignKey("permission_sets.arn", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("principal_type", String(8), primary_key=True),
+    Column("principal_id", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+# The status records of sso-admin's asynchronous operations (provisioning, assignments).
+sso_admin_requests = Table(
+    "sso_admin_requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("kind", String(48), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("failure_reason", String(1024)),
+    Column("created_at", Float, nullable=False),
+)
