@@ -138,6 +138,7 @@ def build_app(settings: Settings) -> Starlette:
         service=service,
         verifier=SigV4Verifier(region=settings.region, clock=clock.now),
         demo_issuer_path=DEMO_ISSUER_PATH if settings.demo else None,
+        public_client_rate=settings.public_client_rate,
     )
     app = build_starlette(components)
 

@@ -62,6 +62,12 @@ class Settings:
         "seconds a rotated refresh token may be presented again to CreateToken (default 30)",
         int,
     )
+    public_client_rate: int = _opt(
+        "--public-client-rate",
+        "RegisterClient and StartDeviceAuthorization calls a minute per client address, "
+        "per worker (default 20; 0 = no limit)",
+        int,
+    )
     id_token_alg: str = _opt(
         "--id-token-alg", "ID token signature algorithm", str, ("ES256", "RS256")
     )
@@ -125,6 +131,7 @@ DEFAULTS: dict[str, Any] = {
     "session_duration": 8 * 3600,
     "refresh_reuse_grace_iam": 0,
     "refresh_reuse_grace_public": 30,
+    "public_client_rate": 20,
     "id_token_alg": "ES256",
     "sqlite_synchronous": "NORMAL",
     "at_rest_key_file": None,
@@ -180,3 +187,5 @@ def validate(settings: Settings) -> None:
         raise ValueError("--workers must be at least 1")
     if settings.refresh_reuse_grace_iam < 0 or settings.refresh_reuse_grace_public < 0:
         raise ValueError("refresh reuse grace must not be negative")
+    if settings.public_client_rate < 0:
+        raise ValueError("--public-client-rate must not be negative")

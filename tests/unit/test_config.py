@@ -55,6 +55,7 @@ def test_environment_then_flags_override_defaults() -> None:
         ({"SSOOIDC_PORT": "eighty"}, "SSOOIDC_PORT"),
         ({"SSOOIDC_DEMO": "maybe"}, "SSOOIDC_DEMO"),
         ({"SSOOIDC_WORKERS": "0"}, "workers"),
+        ({"SSOOIDC_PUBLIC_CLIENT_RATE": "-1"}, "public-client-rate"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_option(environ: dict[str, str], message: str) -> None:

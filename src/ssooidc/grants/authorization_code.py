@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import operator
 from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 
@@ -47,9 +48,12 @@ async def redeem(
     with_refresh: bool,
     check_user: Callable[[Connection, str], object],
     registered_redirect_uris: Collection[str] | None = None,
+    redirect_matches: Callable[[str, str], bool] = operator.eq,
+    access_lifetime: int = tokens.ACCESS_TOKEN_LIFETIME,
 ) -> tokens.IssuedTokens:
     """Redeem a code once; a second redemption fails and revokes what the first issued
-    (RFC 6749 §4.1.2)."""
+    (RFC 6749 §4.1.2). ``redirect_matches(registered, presented)`` compares redirect URIs:
+    exactly by default; public clients ignore loopback ports (RFC 8252 §7.3)."""
     now = service.now()
 
     def write(conn: Connection) -> tokens.IssuedTokens | str | None:
@@ -62,11 +66,10 @@ async def redeem(
                 raise InvalidGrant("the authorization code has expired")
             if stored.redirect_uri != redirect_uri:
                 raise InvalidGrant("redirectUri does not match the authorization request")
-            if (
-                registered_redirect_uris is not None
-                and redirect_uri not in registered_redirect_uris
+            if registered_redirect_uris is not None and not any(
+                redirect_matches(r, redirect_uri) for r in registered_redirect_uris
             ):
-                raise InvalidGrant("redirectUri is not a redirect URI of the application's grant")
+                raise InvalidGrant("redirectUri is not a registered redirect URI of the client")
             check_pkce(stored, verifier)
             check_user(conn, stored.user_id)
             scopes = stored.scopes
@@ -84,7 +87,14 @@ async def redeem(
                     auth_time=stored.auth_time,
                     expires_at=stored.auth_time + service.policy.session_duration,
                 )
-                return tokens.issue_tokens(conn, family, scopes, with_refresh=with_refresh, now=now)
+                return tokens.issue_tokens(
+                    conn,
+                    family,
+                    scopes,
+                    with_refresh=with_refresh,
+                    now=now,
+                    access_lifetime=access_lifetime,
+                )
             stored = tokens.find_code(conn, code) or stored
         return stored.family_id
 
