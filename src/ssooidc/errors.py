@@ -239,6 +239,31 @@ class InvalidInput(AwsError):
     query_code = "InvalidInput"
 
 
+class UnmodifiableEntity(AwsError):
+    """iam: a role that only Identity Center may change (under ``/aws-reserved/``)."""
+
+    code = "UnmodifiableEntityException"
+    query_code = "UnmodifiableEntity"
+
+
 class InvalidContextAssertion(AwsError):
     code = "InvalidContextAssertionException"
     query_code = "InvalidContextAssertion"
+
+
+# --- the sso portal (rest-json, member ``message``); statuses from the service model -------
+
+
+class Unauthorized(AwsError):
+    """An unknown, expired or revoked bearer token, or one without portal access."""
+
+    code = "UnauthorizedException"
+    status = 401
+
+
+class Forbidden(AwsError):
+    """GetRoleCredentials for a role the user is not assigned: AWS answers this unmodelled
+    403 ("No access"), which botocore raises as a ClientError with this code."""
+
+    code = "ForbiddenException"
+    status = 403

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 from ssooidc.services import resource_tags
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.catalog import load_catalog
-from ssooidc.services.iam import ADMIN_USER
+from ssooidc.services.iam import ADMIN_USER, RESERVED_PATH_PREFIX
 from ssooidc.store import tables as t
 from ssooidc.store.engine import Store
 
@@ -51,13 +51,15 @@ def export(
     for principal in sorted(catalog.principals.values(), key=lambda p: (p.kind, p.name)):
         if principal.kind == "user" and principal.name == ADMIN_USER:
             continue
+        extra = principals_extra.get(principal.arn, {})
+        if str(extra.get("path", "/")).startswith(RESERVED_PATH_PREFIX):
+            continue  # a permission set's role: Identity Center's own, not the tenant's
         entry: dict[str, Any] = {}
         if principal.kind == "user":
             entry["UserName"] = principal.name
         else:
             entry["RoleName"] = principal.name
             entry["AssumeRolePolicyDocument"] = policies.get(("trust", principal.arn))
-        extra = principals_extra.get(principal.arn, {})
         if extra.get("path", "/") != "/":
             entry["Path"] = extra["path"]
         if principal.kind == "role" and extra.get("max_session_duration"):

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ssooidc.api.registry import Context, operation
-from ssooidc.errors import InvalidInput, Validation
+from ssooidc.errors import InvalidInput, UnmodifiableEntity, Validation
 from ssooidc.services import iam
 from ssooidc.services.iam import PrincipalRecord
 
@@ -192,8 +192,19 @@ async def get_role(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
 @operation("iam", "DeleteRole")
 async def delete_role(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     async with ctx.store.transaction() as conn:
-        iam.delete_principal(conn, iam.get_principal(conn, "role", body["RoleName"]))
+        role = iam.get_principal(conn, "role", body["RoleName"])
+        _require_modifiable(role)
+        iam.delete_principal(conn, role)
     return {}
+
+
+def _require_modifiable(principal: PrincipalRecord) -> None:
+    """A permission set's role (under /aws-reserved/) is changed only by Identity Center."""
+    if principal.kind == "role" and principal.path.startswith(iam.RESERVED_PATH_PREFIX):
+        raise UnmodifiableEntity(
+            f"Cannot perform the operation on the protected role '{principal.name}' - "
+            "this role is only modifiable by AWS"
+        )
 
 
 # -- access keys ---------------------------------------------------------------------------
@@ -264,6 +275,7 @@ def _register_inline_policies(kind: str, member: str) -> None:
     async def put(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         async with ctx.store.transaction() as conn:
             principal = iam.get_principal(conn, kind, body[member])
+            _require_modifiable(principal)
             iam.put_policy(conn, principal.arn, body["PolicyName"], body["PolicyDocument"])
         return {}
 
@@ -280,6 +292,7 @@ def _register_inline_policies(kind: str, member: str) -> None:
     async def remove(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         async with ctx.store.transaction() as conn:
             principal = iam.get_principal(conn, kind, body[member])
+            _require_modifiable(principal)
             iam.delete_policy(conn, principal, body["PolicyName"])
         return {}
 

@@ -85,8 +85,10 @@ def load_all() -> None:
         iam,
         identitystore,
         sso_admin,
+        sso_admin_account_assignments,
         sso_admin_applications,
         sso_admin_assignments,
         sso_admin_issuers,
+        sso_admin_permission_sets,
         sts,
     )

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ssooidc.api import registry, sso_oidc
+from ssooidc.api import registry, sso_oidc, sso_oidc_public
 from ssooidc.errors import (
     AccessDenied,
     AwsError,
@@ -29,6 +29,7 @@ from ssooidc.errors import (
     Validation,
 )
 from ssooidc.http.credentials import CatalogKeyResolver
+from ssooidc.http.portal import portal_routes
 from ssooidc.http.protocols import json11, query, restjson
 from ssooidc.http.protocols.shapes import Validator, loads_strict, operation_model, render
 from ssooidc.http.sigv4 import IncomingRequest, SigV4Verifier
@@ -51,6 +52,8 @@ class Components:
     service: TokenService
     verifier: SigV4Verifier
     demo_issuer_path: str | None = None
+    #: RegisterClient and StartDeviceAuthorization calls a minute per client address.
+    public_client_rate: int = sso_oidc_public.DEFAULT_RATE
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -88,6 +91,9 @@ class Api:
     def __init__(self, components: Components) -> None:
         self.c = components
         self.service = components.service
+        self.public = sso_oidc_public.PublicClients(
+            components.service, components.public_client_rate
+        )
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -137,7 +143,10 @@ class Api:
                 lambda rid: self._create_token_with_iam(request, rid),
             )
         return await self.guarded(
-            request, "CreateToken", restjson.error_response, self._public_not_available
+            request,
+            "CreateToken",
+            restjson.error_response,
+            lambda rid: self._public(request, rid, "CreateToken"),
         )
 
     async def _create_token_with_iam(self, request: Request, request_id: str) -> Response:
@@ -153,13 +162,34 @@ class Api:
         out = render(operation_model("sso-oidc", "CreateTokenWithIAM").output_shape, result)
         return restjson.json_response(out, request_id)
 
-    async def _public_not_available(self, request_id: str) -> Response:
-        raise InvalidRequest("this operation is not served by this version of ssooidc")
-
-    async def public_operation(self, request: Request) -> Response:
+    async def register_client(self, request: Request) -> Response:
         return await self.guarded(
-            request, "PublicClient", restjson.error_response, self._public_not_available
+            request,
+            "RegisterClient",
+            restjson.error_response,
+            lambda rid: self._public(request, rid, "RegisterClient"),
         )
+
+    async def start_device_authorization(self, request: Request) -> Response:
+        return await self.guarded(
+            request,
+            "StartDeviceAuthorization",
+            restjson.error_response,
+            lambda rid: self._public(request, rid, "StartDeviceAuthorization"),
+        )
+
+    async def _public(self, request: Request, request_id: str, operation: str) -> Response:
+        """The unsigned operations; the body goes to them unparsed (they count the caller's
+        address before any other work)."""
+        body = await read_body(request)
+        if operation == "RegisterClient":
+            result = await self.public.register_client(body, client_ip(request))
+        elif operation == "StartDeviceAuthorization":
+            result = await self.public.start_device_authorization(body, client_ip(request))
+        else:
+            result = await self.public.create_token(body)
+        out = render(operation_model("sso-oidc", operation).output_shape, result)
+        return restjson.json_response(out, request_id)
 
     # -- json 1.1 control plane -----------------------------------------------------------
 
@@ -356,14 +386,15 @@ def build_routes(components: Components) -> list[Route]:
     api = Api(components)
     routes = [
         Route("/token", api.token, methods=["POST"]),
-        Route("/client/register", api.public_operation, methods=["POST"]),
-        Route("/device_authorization", api.public_operation, methods=["POST"]),
+        Route("/client/register", api.register_client, methods=["POST"]),
+        Route("/device_authorization", api.start_device_authorization, methods=["POST"]),
         Route("/", api.root, methods=["POST"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/.well-known/openid-configuration", api.discovery, methods=["GET"]),
         Route("/{instance_id}/.well-known/openid-configuration", api.discovery, methods=["GET"]),
         Route("/{instance_id}/keys", api.jwks, methods=["GET"]),
+        *portal_routes(api.service, api.guarded),
     ]
     if components.demo_issuer_path:
         path = components.demo_issuer_path

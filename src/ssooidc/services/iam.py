@@ -15,6 +15,7 @@ from ssooidc.errors import (
     ConcurrentModification,
     DeleteConflict,
     EntityAlreadyExists,
+    InvalidInput,
     LimitExceeded,
     MalformedPolicyDocument,
     NoSuchEntity,
@@ -31,6 +32,7 @@ _KEY_ALPHABET = string.ascii_uppercase + "234567"
 MAX_ACCESS_KEYS = 2
 INLINE_POLICY_QUOTA = {"user": 2048, "role": 10240}
 DEFAULT_MAX_SESSION_DURATION = 3600
+RESERVED_PATH_PREFIX = "/aws-reserved/"
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,14 @@ def create_principal(
     assume_role_policy: Any = None,
     tags: dict[str, str] | None = None,
     max_session_duration: int | None = None,
+    reserved: bool = False,
 ) -> str:
-    """Create an IAM user or role and return its ARN (names are unique ignoring case, as in IAM)."""
+    """Create an IAM user or role and return its ARN (names are unique ignoring case, as in IAM).
+
+    Paths under ``/aws-reserved/`` are AWS's own (Identity Center's roles): only ``reserved``
+    callers (provisioning a permission set) may create there."""
+    if path.startswith(RESERVED_PATH_PREFIX) and not reserved:
+        raise InvalidInput(f"The path {path} is reserved for AWS services.")
     arn = user_arn(account_id, name, path) if kind == "user" else role_arn(account_id, name, path)
     if kind == "role" and assume_role_policy is not None:
         assume_role_policy = _checked_policy(assume_role_policy, "resource")

@@ -1,4 +1,5 @@
-"""Tags of sso-admin resources: the instance, applications and trusted token issuers."""
+"""Tags of sso-admin resources: the instance, applications, trusted token issuers and
+permission sets."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ RESERVED_PREFIX = "aws:"
 
 
 def require_taggable(conn: Connection, arn: str) -> None:
-    """The ARN must name the instance, an application or a trusted token issuer."""
-    for table in (t.instances, t.applications, t.trusted_token_issuers):
+    """The ARN must name the instance, an application, a trusted token issuer or a permission
+    set."""
+    for table in (t.instances, t.applications, t.trusted_token_issuers, t.permission_sets):
         if conn.execute(select(table.c.arn).where(table.c.arn == arn)).first() is not None:
             return
     raise ResourceNotFound(f"no resource {arn}")

@@ -16,6 +16,7 @@ groups = t.identity_groups
 memberships = t.identity_memberships
 settings = t.identity_store_settings
 assignments = t.application_assignments
+account_assignments = t.account_assignments
 
 
 # -- users ----------------------------------------------------------------------------------
@@ -77,14 +78,13 @@ def replace_attributes(conn: Connection, user_id: str, rows: Iterable[tuple[str,
 
 
 def delete_user(conn: Connection, user_id: str) -> None:
-    """A user with its attributes, memberships and application assignments."""
+    """A user with its attributes, memberships, application and account assignments."""
     conn.execute(delete(attributes).where(attributes.c.user_id == user_id))
     conn.execute(delete(memberships).where(memberships.c.user_id == user_id))
-    conn.execute(
-        delete(assignments).where(
-            assignments.c.principal_type == "USER", assignments.c.principal_id == user_id
+    for table in (assignments, account_assignments):
+        conn.execute(
+            delete(table).where(table.c.principal_type == "USER", table.c.principal_id == user_id)
         )
-    )
     conn.execute(delete(users).where(users.c.user_id == user_id))
 
 
@@ -124,13 +124,12 @@ def update_group(conn: Connection, group_id: str, values: Mapping[str, Any]) -> 
 
 
 def delete_group(conn: Connection, group_id: str) -> None:
-    """A group with its memberships and application assignments."""
+    """A group with its memberships, application and account assignments."""
     conn.execute(delete(memberships).where(memberships.c.group_id == group_id))
-    conn.execute(
-        delete(assignments).where(
-            assignments.c.principal_type == "GROUP", assignments.c.principal_id == group_id
+    for table in (assignments, account_assignments):
+        conn.execute(
+            delete(table).where(table.c.principal_type == "GROUP", table.c.principal_id == group_id)
         )
-    )
     conn.execute(delete(groups).where(groups.c.group_id == group_id))
 
 
