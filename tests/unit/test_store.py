@@ -130,3 +130,22 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
         generation = conn.exec_driver_sql("SELECT generation FROM state").scalar()
     store.dispose()
     assert generation == 0
+
+
+def test_a_write_that_misuses_the_toolkit_fails_its_batch_and_the_next_batch_works(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+
+    def toolkit(conn: Connection) -> None:
+        conn.exec_driver_sql("UPDATE state SET generation = 5")
+
+    async def scenario() -> tuple[BaseException | int, int]:
+        first = await asyncio.gather(store.run_write(toolkit), return_exceptions=True)
+        return first[0], await store.run_write(_bump)
+
+    failed, after = asyncio.run(asyncio.wait_for(scenario(), timeout=10))
+    store.dispose()
+    assert isinstance(failed, Exception)
+    assert after == 1

@@ -151,32 +151,16 @@ class Store:
         return cast(T, await future)
 
     async def _drain(self) -> None:
-        """Commit batches of pending writes until none is left (SQLite)."""
+        """Commit batches of pending writes until none is left (SQLite). Every caller gets an
+        answer: a batch that cannot commit fails all of its callers."""
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                conn = await self._begin_immediate()
+                outcomes = await self._commit_batch(batch)
             except BaseException as exc:
                 _fail(batch, exc)
-                continue
-            raw = conn.connection.dbapi_connection
-            assert raw is not None
-            outcomes: list[tuple[bool, Any]] = []
-            for work, _future in batch:
-                raw.execute("SAVEPOINT w")
-                try:
-                    outcomes.append((True, work(conn)))
-                    raw.execute("RELEASE w")
-                except Exception as exc:
-                    raw.execute("ROLLBACK TO w")
-                    raw.execute("RELEASE w")
-                    outcomes.append((False, exc))
-            try:
-                raw.commit()
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    raw.rollback()
-                _fail(batch, exc)
+                if not isinstance(exc, Exception):
+                    raise
                 continue
             for (_work, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():
@@ -185,6 +169,42 @@ class Store:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+
+    async def _commit_batch(
+        self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]
+    ) -> list[tuple[bool, Any]]:
+        """Run each write of ``batch`` in a savepoint of one transaction and commit it."""
+        conn = await self._begin_immediate()
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            for work, _future in batch:
+                raw.execute("SAVEPOINT w")
+                try:
+                    outcomes.append((True, work(conn)))
+                except Exception as exc:
+                    outcomes.append((False, exc))
+                    failed = True
+                else:
+                    failed = False
+                if conn.in_transaction():
+                    # A toolkit statement began a transaction of its own on the writer
+                    # connection: the batch's state is unknown, so none of it may commit.
+                    raise RuntimeError("run_write work must use records statements only")
+                raw.execute("ROLLBACK TO w" if failed else "RELEASE w")
+                if failed:
+                    raw.execute("RELEASE w")
+            raw.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                raw.rollback()
+            # Start the next batch on a fresh connection.
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+            self._writer = None
+            raise
+        return outcomes
 
     async def _begin_immediate(self) -> Connection:
         """The process's writer connection inside BEGIN IMMEDIATE: the database's write lock,
