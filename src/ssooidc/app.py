@@ -14,6 +14,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from ssooidc.config import Settings, settings_from
+from ssooidc.http.pages import BrowserOptions
 from ssooidc.http.routes import Components, build_starlette
 from ssooidc.http.sigv4 import SigV4Verifier
 from ssooidc.services import iam, keys
@@ -139,6 +140,13 @@ def build_app(settings: Settings) -> Starlette:
         verifier=SigV4Verifier(region=settings.region, clock=clock.now),
         demo_issuer_path=DEMO_ISSUER_PATH if settings.demo else None,
         public_client_rate=settings.public_client_rate,
+        browser=BrowserOptions(
+            max_failures=settings.login_max_failures,
+            max_failures_per_address=settings.login_max_failures_per_address,
+            lockout=settings.login_lockout,
+            failure_delay=settings.login_failure_delay_ms / 1000,
+            device_entry_rate=settings.device_entry_rate,
+        ),
     )
     app = build_starlette(components)
 

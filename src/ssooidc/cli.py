@@ -1,4 +1,4 @@
-"""The ``ssooidc`` command: serve, demo assertion, migrate."""
+"""The ``ssooidc`` command: serve, migrate, export, users set-password, demo assertion."""
 
 from __future__ import annotations
 
@@ -146,6 +146,48 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_new_password() -> str:
+    """From standard input when it is not a terminal (one line), else prompted twice."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise SystemExit("ssooidc: the two passwords differ")
+    return first
+
+
+def set_password(args: argparse.Namespace) -> int:
+    from ssooidc.app import open_store
+    from ssooidc.services import identity_store, passwords
+    from ssooidc.services.instance import load_instance
+
+    settings = _settings(args)
+    password = read_new_password()
+    try:
+        hashed = passwords.hash_password(password)
+    except ValueError as exc:
+        raise SystemExit(f"ssooidc: {exc}") from None
+    store, _box = open_store(settings)
+    try:
+        store.migrate()
+        with store.write_sync() as conn:
+            instance = load_instance(conn, settings.region)
+            user_id = (
+                identity_store.find_user_by_name(conn, instance.identity_store_id, args.user_name)
+                if instance is not None
+                else None
+            )
+            if user_id is None:
+                raise SystemExit(f"ssooidc: no identity-store user is named {args.user_name!r}")
+            passwords.set_password_hash(conn, user_id, hashed)
+    finally:
+        store.dispose()
+    print(f"ssooidc: the password of {args.user_name} is set")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssooidc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also export IAM secret access keys (the file then holds live credentials)",
     )
     p.set_defaults(run=export)
+    u = commands.add_parser("users", help="identity-store users")
+    user_commands = u.add_subparsers(dest="users_command", required=True)
+    p = user_commands.add_parser(
+        "set-password",
+        help="set a user's browser sign-in password (stdin when not a terminal, else prompted)",
+    )
+    _add_settings(p)
+    p.add_argument("--user-name", required=True, help="the user's UserName")
+    p.set_defaults(run=set_password)
     d = commands.add_parser("demo", help="the demo tenant's helpers")
     demo_commands = d.add_subparsers(dest="demo_command", required=True)
     p = demo_commands.add_parser(

@@ -68,6 +68,29 @@ class Settings:
         "per worker (default 20; 0 = no limit)",
         int,
     )
+    login_max_failures: int = _opt(
+        "--login-max-failures",
+        "failed browser sign-ins per user name before it is locked (default 5; 0 = never)",
+        int,
+    )
+    login_max_failures_per_address: int = _opt(
+        "--login-max-failures-per-address",
+        "failed browser sign-ins per client address before it is locked (default 20; 0 = never)",
+        int,
+    )
+    login_lockout: int = _opt(
+        "--login-lockout", "seconds a locked user name or address stays locked (default 900)", int
+    )
+    login_failure_delay_ms: int = _opt(
+        "--login-failure-delay-ms",
+        "milliseconds a failed browser sign-in waits before it answers (default 500)",
+        int,
+    )
+    device_entry_rate: int = _opt(
+        "--device-entry-rate",
+        "user codes looked up on the device page a minute per client address (default 20)",
+        int,
+    )
     id_token_alg: str = _opt(
         "--id-token-alg", "ID token signature algorithm", str, ("ES256", "RS256")
     )
@@ -132,6 +155,11 @@ DEFAULTS: dict[str, Any] = {
     "refresh_reuse_grace_iam": 0,
     "refresh_reuse_grace_public": 30,
     "public_client_rate": 20,
+    "login_max_failures": 5,
+    "login_max_failures_per_address": 20,
+    "login_lockout": 900,
+    "login_failure_delay_ms": 500,
+    "device_entry_rate": 20,
     "id_token_alg": "ES256",
     "sqlite_synchronous": "NORMAL",
     "at_rest_key_file": None,
@@ -189,3 +217,12 @@ def validate(settings: Settings) -> None:
         raise ValueError("refresh reuse grace must not be negative")
     if settings.public_client_rate < 0:
         raise ValueError("--public-client-rate must not be negative")
+    for name in (
+        "login_max_failures",
+        "login_max_failures_per_address",
+        "login_lockout",
+        "login_failure_delay_ms",
+        "device_entry_rate",
+    ):
+        if getattr(settings, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must not be negative")

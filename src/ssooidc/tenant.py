@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from ssooidc.errors import AwsError, Validation
 from ssooidc.http.protocols.shapes import Validator, operation_model
 from ssooidc.services import applications as apps
-from ssooidc.services import iam, identity_groups, identity_store, resource_tags
+from ssooidc.services import iam, identity_groups, identity_store, passwords, resource_tags
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.instance import Instance, load_instance
 from ssooidc.store.engine import Store
@@ -26,6 +26,7 @@ SECTIONS = {
     "ssoadmin": ("TrustedTokenIssuers", "Applications"),
 }
 GRANT_TYPES = set(apps.GRANT_TYPES)
+PASSWORD_MEMBERS = ("Password", "PasswordHash")
 
 
 class TenantError(ValueError):
@@ -228,9 +229,14 @@ class Applier:
             "CreateUser",
             user,
             path,
-            extra={"UserStatus"},
+            extra={"UserStatus", "Password", "PasswordHash"},
             skip={"IdentityStoreId"},
         )
+        try:
+            password_hash = passwords.from_document(user)
+        except passwords.PasswordError as exc:
+            raise TenantError(f"{path}.{exc.member}", exc.reason) from None
+        user_doc, user = user, {k: v for k, v in user.items() if k not in PASSWORD_MEMBERS}
         name = user.get("UserName")
         if not isinstance(name, str) or not name:
             raise TenantError(f"{path}.UserName", "is required")
@@ -240,9 +246,19 @@ class Applier:
         with at(path):
             existing = identity_store.find_user_by_name(self.conn, store_id, name)
             if existing is None:
-                identity_store.create_user(self.conn, store_id, dict(user), self.now)
+                existing = identity_store.create_user(self.conn, store_id, dict(user), self.now)
             else:
                 identity_store.replace_user(self.conn, existing, dict(user), self.now)
+            if password_hash is not None and not self.same_password(existing, user_doc):
+                passwords.set_password_hash(self.conn, existing, password_hash)
+
+    def same_password(self, user_id: str, user: Mapping[str, Any]) -> bool:
+        """A plain ``Password`` that the stored hash already verifies is left alone, so that
+        applying a file twice changes nothing the second time."""
+        current = passwords.password_hash_of(self.conn, user_id)
+        if "PasswordHash" in user:
+            return current == str(user["PasswordHash"])
+        return current is not None and passwords.verify(current, user["Password"])
 
     def identity_group(self, group: Any, path: str) -> None:
         _check(

@@ -170,6 +170,8 @@ def _identity_users(conn: Connection) -> list[dict[str, Any]]:
         user: dict[str, Any] = {"_id": row.user_id, **document, "UserName": row.user_name}
         if row.status != "ENABLED":
             user["UserStatus"] = row.status
+        if row.password_hash:
+            user["PasswordHash"] = row.password_hash
         users.append(user)
     return users
 

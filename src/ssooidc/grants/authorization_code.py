@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from ssooidc.errors import InvalidGrant
 from ssooidc.grants.base import TokenRequest
-from ssooidc.services import tokens
+from ssooidc.services import clients, tokens
 from ssooidc.services.catalog import Application, Catalog
 from ssooidc.services.token_service import TOKEN_TYPE_ACCESS, TOKEN_TYPE_REFRESH, TokenService
 
@@ -128,6 +128,7 @@ class AuthorizationCodeGrant:
             registered_redirect_uris=app.grants[self.grant_type]
             .get("AuthorizationCode", {})
             .get("RedirectUris", []),
+            redirect_matches=clients.redirect_uri_matches,
         )
         token_type = TOKEN_TYPE_REFRESH if with_refresh else TOKEN_TYPE_ACCESS
         return service.response(catalog, app, issued, issued_token_type=token_type)

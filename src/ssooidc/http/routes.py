@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.model import OperationModel, OperationNotFoundError
@@ -29,6 +29,7 @@ from ssooidc.errors import (
     Validation,
 )
 from ssooidc.http.credentials import CatalogKeyResolver
+from ssooidc.http.pages import BrowserOptions, page_routes
 from ssooidc.http.portal import portal_routes
 from ssooidc.http.protocols import json11, query, restjson
 from ssooidc.http.protocols.shapes import Validator, loads_strict, operation_model, render
@@ -54,6 +55,8 @@ class Components:
     demo_issuer_path: str | None = None
     #: RegisterClient and StartDeviceAuthorization calls a minute per client address.
     public_client_rate: int = sso_oidc_public.DEFAULT_RATE
+    #: the browser pages' sign-in throttle and device-page limit
+    browser: BrowserOptions = field(default_factory=BrowserOptions)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -395,6 +398,7 @@ def build_routes(components: Components) -> list[Route]:
         Route("/{instance_id}/.well-known/openid-configuration", api.discovery, methods=["GET"]),
         Route("/{instance_id}/keys", api.jwks, methods=["GET"]),
         *portal_routes(api.service, api.guarded),
+        *page_routes(api.service, components.browser),
     ]
     if components.demo_issuer_path:
         path = components.demo_issuer_path

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy import Connection, insert
@@ -240,7 +241,24 @@ def authenticate(conn: Connection, client_id: str, client_secret: str, now: floa
         raise InvalidClient("clientId or clientSecret is not valid")
     if not hmac.compare_digest(presented, bytes(row[1])):
         raise InvalidClient("clientId or clientSecret is not valid")
-    registration = Registration(
+    registration = _registration(row)
+    if registration.secret_expires_at <= now:
+        raise InvalidClient("the client's registration has expired; register again")
+    return registration
+
+
+def lookup(conn: Connection, client_id: str, now: float) -> Registration | None:
+    """The live registration with this id (no secret: the browser's /authorize names only the
+    client id), or None."""
+    row = public_records.client(conn, client_id) if len(client_id) <= 256 else None
+    if row is None:
+        return None
+    registration = _registration(row)
+    return registration if registration.secret_expires_at > now else None
+
+
+def _registration(row: Any) -> Registration:
+    return Registration(
         client_id=row[0],
         client_name=row[2],
         scopes=tuple(json_value(row[3])),
@@ -251,6 +269,3 @@ def authenticate(conn: Connection, client_id: str, client_secret: str, now: floa
         issued_at=row[8],
         secret_expires_at=row[9],
     )
-    if registration.secret_expires_at <= now:
-        raise InvalidClient("the client's registration has expired; register again")
-    return registration

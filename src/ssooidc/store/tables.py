@@ -459,3 +459,18 @@ sso_admin_requests = Table(
     Column("failure_reason", String(1024)),
     Column("created_at", Float, nullable=False),
 )
+
+# Signed-in browsers: the session id lives only in the user's cookie; its SHA-256 is stored.
+browser_sessions = Table(
+    "browser_sessions",
+    metadata,
+    Column("session_hash", LargeBinary, primary_key=True),
+    Column(
+        "user_id",
+        String(64),
+        ForeignKey("identity_users.user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("auth_time", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+)
