@@ -302,8 +302,6 @@ token_families = Table(
     Column("auth_time", Float, nullable=False),
     Column("expires_at", Float, nullable=False, index=True),
     Column("revoked_at", Float),
-    # Rows live in the primary-key tree itself: one tree fewer to write per row.
-    sqlite_with_rowid=False,
 )
 
 # Access and refresh tokens, by SHA-256 of the token; never the token itself.
@@ -318,8 +316,6 @@ tokens = Table(
     Column("issued_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False, index=True),
     Column("consumed_at", Float),
-    # Rows live in the primary-key tree itself: one tree fewer to write per row.
-    sqlite_with_rowid=False,
 )
 
 authorization_codes = Table(
@@ -336,8 +332,6 @@ authorization_codes = Table(
     Column("expires_at", Float, nullable=False, index=True),
     Column("consumed_at", Float),
     Column("family_id", String(64)),
-    # Rows live in the primary-key tree itself: one tree fewer to write per row.
-    sqlite_with_rowid=False,
 )
 
 # (iss, jti) of every assertion exchanged, until it could no longer be valid anyway.
@@ -347,8 +341,6 @@ assertion_replay = Table(
     Column("issuer", String(512), primary_key=True),
     Column("jti", String(512), primary_key=True),
     Column("expires_at", Float, nullable=False, index=True),
-    # Rows live in the primary-key tree itself: one tree fewer to write per row.
-    sqlite_with_rowid=False,
 )
 
 # Tags of sso-admin resources (applications, trusted token issuers, the instance).

@@ -39,7 +39,6 @@ def upgrade() -> None:
         sa.Column("jti", sa.String(length=512), nullable=False),
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("issuer", "jti", name=op.f("pk_assertion_replay")),
-        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("assertion_replay", schema=None) as batch_op:
         batch_op.create_index(
@@ -60,7 +59,6 @@ def upgrade() -> None:
         sa.Column("consumed_at", sa.Float(), nullable=True),
         sa.Column("family_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("code_hash", name=op.f("pk_authorization_codes")),
-        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("authorization_codes", schema=None) as batch_op:
         batch_op.create_index(
@@ -174,7 +172,6 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.Column("revoked_at", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("family_id", name=op.f("pk_token_families")),
-        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("token_families", schema=None) as batch_op:
         batch_op.create_index(
@@ -192,7 +189,6 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.Column("consumed_at", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_tokens")),
-        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tokens_expires_at"), ["expires_at"], unique=False)
