@@ -24,6 +24,11 @@ AUDIENCE = "demo-app"
 USERS = (("alice", "Alice", "Doe", "alice@example.com"), ("bob", "Bob", "Roe", "bob@example.com"))
 
 
+def demo_password(user_name: str) -> str:
+    """The demo users' password: printed by the quickstart, never used outside --demo."""
+    return f"{user_name}-demo-password"
+
+
 def issuer_url(settings: Settings) -> str:
     return settings.public_url + ISSUER_PATH
 
@@ -49,6 +54,8 @@ def tenant(settings: Settings, account_id: str) -> dict[str, Any]:
                     "DisplayName": f"{given} {family}",
                     "Name": {"GivenName": given, "FamilyName": family},
                     "Emails": [{"Value": email, "Type": "work", "Primary": True}],
+                    # Development only: a known password so the browser pages can be tried.
+                    "Password": demo_password(name),
                 }
                 for name, given, family, email in USERS
             ],
@@ -162,6 +169,7 @@ def quickstart(settings: Settings) -> str:
     credentials = shlex.quote(str(Path(settings.data_dir) / "credentials"))
     return f"""
 ssooidc demo tenant: users alice@example.com and bob@example.com, application demo-app.
+Browser sign-in: {url}/start as alice / {demo_password("alice")} (or bob / {demo_password("bob")}).
 Try it (another terminal, same directory):
 
     import boto3, subprocess

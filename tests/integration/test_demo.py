@@ -8,7 +8,11 @@ from pathlib import Path
 
 import boto3
 import yaml
+from sqlalchemy import select
 
+from ssooidc.services import identity_store, passwords
+from ssooidc.store import tables
+from ssooidc.store.engine import Store
 from tests.serverproc import REGION, ServerProcess
 
 
@@ -16,6 +20,21 @@ def test_demo_tenant_quickstart_gets_real_tokens(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "demo", extra_args=["--demo"]).start()
     try:
         assert "ssooidc demo tenant" in server.log()
+        # The printed demo password is alice's password for the browser pages.
+        assert "alice / alice-demo-password" in server.log()
+        store = Store(server.database_url)
+        try:
+            with store.read() as conn:
+                instance_store = conn.execute(
+                    select(tables.instances.c.identity_store_id)
+                ).scalar_one()
+                alice = identity_store.find_user_by_name(conn, instance_store, "alice")
+                assert alice is not None
+                stored = passwords.password_hash_of(conn, alice)
+        finally:
+            store.dispose()
+        assert passwords.verify(stored, "alice-demo-password")
+        assert not passwords.verify(stored, "bob-demo-password")
         session = boto3.Session(
             aws_access_key_id="AKIAADMINTESTKEY0001",
             aws_secret_access_key="admin-secret-access-key-for-tests-0001",
