@@ -56,13 +56,11 @@ def authorize_caller(
     catalog: Catalog, app: Application, caller: Caller, source_ip: str | None, now: float
 ) -> None:
     """Row 4: the application's ActorPolicy is the gate; an explicit Deny anywhere wins."""
-    role = catalog.principals.get(caller.role_arn) if caller.role_arn else None
-    principal = role or catalog.principals.get(caller.principal_arn)
+    principal = catalog.principal_of(caller)
     identity_policies = principal.policies if principal is not None else ()
     tags = principal.tags if principal is not None else {}
+    # aws:PrincipalArn and aws:PrincipalAccount come from RequestContext itself.
     keys: dict[str, Any] = {
-        "aws:PrincipalArn": caller.role_arn or caller.principal_arn,
-        "aws:PrincipalAccount": caller.account,
         "aws:PrincipalType": "AssumedRole" if caller.role_arn else "User",
         "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "aws:EpochTime": str(int(now)),

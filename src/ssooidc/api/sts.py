@@ -29,7 +29,7 @@ UNSUPPORTED = ("Policy", "PolicyArns", "Tags", "TransitiveTagKeys", "SerialNumbe
 async def get_caller_identity(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     """AWS: no permission is needed, and no Deny can refuse it."""
     caller = ctx.caller
-    principal = ctx.catalog.principals.get(caller.role_arn or caller.principal_arn)
+    principal = ctx.catalog.principal_of(caller)
     if principal is None:  # deleted after the signature was checked
         raise UnrecognizedClient("The security token included in the request is invalid.")
     user_id = principal.principal_id
@@ -110,7 +110,7 @@ def _trust(
     )
     if role is None or role.kind != "role":
         raise refused  # as AWS: an unknown role looks like a refusal
-    own = ctx.catalog.principals.get(caller.role_arn or caller.principal_arn)
+    own = ctx.catalog.principal_of(caller)
     request = iam_policy.RequestContext(
         principal_arn=caller.principal_arn,
         account=caller.account,

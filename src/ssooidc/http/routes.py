@@ -294,18 +294,15 @@ class Api:
         return query.response(model, result, request_id)
 
     def _authorize_identity(self, catalog: Catalog, caller: Caller, action: str) -> None:
-        principal = catalog.principals.get(caller.role_arn or caller.principal_arn)
+        principal = catalog.principal_of(caller)
         policies = principal.policies if principal is not None else ()
+        # RequestContext supplies aws:PrincipalArn and aws:PrincipalAccount itself.
         ctx = iam_policy.RequestContext(
             principal_arn=caller.principal_arn,
             account=caller.account,
             action=action,
             resource="*",
             role_arn=caller.role_arn,
-            keys={
-                "aws:PrincipalArn": caller.role_arn or caller.principal_arn,
-                "aws:PrincipalAccount": caller.account,
-            },
         )
         if iam_policy.evaluate_identity(policies, ctx) is not iam_policy.Decision.ALLOW:
             raise AccessDenied(

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 from ssooidc.services import iam_policy
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.instance import Instance, load_instance, read_generation
+from ssooidc.services.principals import Caller
 from ssooidc.store import tables as t
 
 
@@ -87,6 +88,10 @@ class Catalog:
     principals: Mapping[str, Principal]
     access_keys: Mapping[str, AccessKey]
     by_client_id: Mapping[str, Application] = field(default_factory=dict)
+
+    def principal_of(self, caller: Caller) -> Principal | None:
+        """The IAM user, or for a role session the role, whose policies apply to ``caller``."""
+        return self.principals.get(caller.role_arn or caller.principal_arn)
 
 
 def load_catalog(conn: Connection, box: SecretBox, region: str) -> Catalog:
