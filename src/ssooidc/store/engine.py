@@ -296,8 +296,7 @@ def _finish(conn: Connection) -> Iterator[Connection]:
 
 
 def _is_locked(exc: OperationalError) -> bool:
-    text = str(exc.orig) if exc.orig is not None else str(exc)
-    return "locked" in text or "busy" in text
+    return _locked_text(str(exc.orig) if exc.orig is not None else str(exc))
 
 
 def _fail(
