@@ -17,6 +17,8 @@ import httpx
 import yaml
 from botocore.config import Config
 
+from tests import stores
+
 ADMIN_KEY_ID = "AKIAADMINTESTKEY0001"
 ADMIN_SECRET = "admin-secret-access-key-for-tests-0001"
 REGION = "us-east-1"
@@ -41,8 +43,12 @@ class ServerProcess:
         extra_args: list[str] | None = None,
         env: Mapping[str, str] | None = None,
         workers: int = 1,
+        database_url: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        #: the store: SQLite in ``data_dir`` or, when the suite runs on PostgreSQL, a new
+        #: database of its own (several servers may be given one URL to share it)
+        self.database_url = database_url or stores.new_database(data_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tenant = tenant
@@ -67,6 +73,8 @@ class ServerProcess:
             str(self.workers),
             *self.extra_args,
         ]
+        if "--database-url" not in self.extra_args:
+            args += ["--database-url", self.database_url]
         if self.tenant is not None:
             config = self.data_dir / "tenant.yaml"
             config.write_text(yaml.safe_dump(dict(self.tenant)))
@@ -91,6 +99,10 @@ class ServerProcess:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"ssooidc did not become ready:\n{self.log()}")
+
+    def store_args(self) -> list[str]:
+        """The options that point another ``ssooidc`` command at this server's store."""
+        return ["--data-dir", str(self.data_dir), "--database-url", self.database_url]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -125,7 +137,3 @@ class ServerProcess:
             aws_session_token=token,
             config=NO_RETRY,
         )
-
-    @property
-    def database_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'ssooidc.db'}"

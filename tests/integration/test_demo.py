@@ -53,8 +53,7 @@ def test_demo_tenant_quickstart_gets_real_tokens(tmp_path: Path) -> None:
                 "ssooidc",
                 "demo",
                 "assertion",
-                "--data-dir",
-                str(server.data_dir),
+                *server.store_args(),
                 "--port",
                 str(server.port),
                 "--email",
@@ -86,7 +85,7 @@ def test_demo_tenant_quickstart_gets_real_tokens(tmp_path: Path) -> None:
     # `ssooidc export` writes the live tenant; without --include-secrets, no secret.
     exported = yaml.safe_load(
         subprocess.check_output(
-            [sys.executable, "-m", "ssooidc", "export", "--data-dir", str(server.data_dir)],
+            [sys.executable, "-m", "ssooidc", "export", *server.store_args()],
             text=True,
         )
     )

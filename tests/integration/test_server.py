@@ -7,8 +7,10 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import stat
 import statistics
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -261,6 +263,24 @@ def test_unsigned_operations_serve_a_client_that_has_credentials(tenant_server: 
     assert oidc.register_client(clientName="cli", clientType="public")["clientId"]
 
 
+def store_contents(url: str) -> tuple[bytes, str]:
+    """Every byte of the store's files (SQLite) and a plain-text dump of every row."""
+    if url.startswith("sqlite"):
+        db = Path(url.removeprefix("sqlite:///"))
+        raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+        connection = sqlite3.connect(db)
+        try:
+            return raw, "\n".join(connection.iterdump())
+        finally:
+            connection.close()
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    dump = subprocess.run(
+        ["pg_dump", "--data-only", "--inserts", dsn], capture_output=True, check=True, text=True
+    ).stdout
+    assert "INSERT INTO" in dump
+    return dump.encode(), dump
+
+
 def test_no_secret_reaches_the_store_in_the_clear_or_the_log(tenant_server: Tenant) -> None:
     tokens = tenant_server.jwt_tokens()
     refreshed = tenant_server.oidc().create_token_with_iam(
@@ -279,10 +299,7 @@ def test_no_secret_reaches_the_store_in_the_clear_or_the_log(tenant_server: Tena
         ADMIN_SECRET,
         OUTSIDER[1],
     ]
-    db = Path(tenant_server.server.data_dir) / "ssooidc.db"
-    raw = b"".join(p.read_bytes() for p in db.parent.glob("ssooidc.db*"))
-    with tenant_server.store.read() as conn:
-        dump = "\n".join(conn.connection.dbapi_connection.iterdump())  # type: ignore[union-attr]
+    raw, dump = store_contents(tenant_server.server.database_url)
     log = tenant_server.server.log()
     for secret in secrets_seen:
         assert secret.encode() not in raw

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,10 +14,22 @@ from sqlalchemy import Connection
 from ssooidc.store.engine import Store
 from ssooidc.store.records import hot
 from ssooidc.store.tables import metadata
+from tests import stores
 
 
-def test_migrations_create_exactly_the_declared_tables(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each store, whichever store the run is on."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 's.db'}"
+        return
+    url = stores.new_postgres_database()
+    yield url
+    stores.drop_postgres_database(url)
+
+
+def test_migrations_create_exactly_the_declared_tables(empty_store_url: str) -> None:
+    store = Store(empty_store_url)
     store.migrate()
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
@@ -25,8 +37,8 @@ def test_migrations_create_exactly_the_declared_tables(tmp_path: Path) -> None:
     assert diff == []
 
 
-def test_migrate_is_idempotent_and_seeds_the_generation(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+def test_migrate_is_idempotent_and_seeds_the_generation(empty_store_url: str) -> None:
+    store = Store(empty_store_url)
     store.migrate()
     store.migrate()
     with store.read() as conn:
