@@ -1,4 +1,4 @@
-"""The ``ssooidc`` command: serve, migrate, export, users set-password, demo assertion."""
+"""The ``ssooidc`` command: serve, migrate, export, keys, users set-password, demo assertion."""
 
 from __future__ import annotations
 
@@ -49,17 +49,19 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     store, box = open_store(settings)
     try:
-        started = bootstrap(settings, store, box)
-        if settings.demo:
-            demo.load(settings, store, box)
-        if settings.config:
-            apply(
-                store,
-                box,
-                load_file(Path(settings.config)),
-                region=settings.region,
-                development=settings.development,
-            )
+        # Instances started at once on one store take their turns here.
+        with store.startup_lock():
+            started = bootstrap(settings, store, box)
+            if settings.demo:
+                demo.load(settings, store, box)
+            if settings.config:
+                apply(
+                    store,
+                    box,
+                    load_file(Path(settings.config)),
+                    region=settings.region,
+                    development=settings.development,
+                )
     except TenantError as exc:
         print(f"ssooidc: the tenant file was not applied: {exc}", file=sys.stderr)
         return 2
@@ -116,7 +118,8 @@ def migrate(args: argparse.Namespace) -> int:
     from ssooidc.app import open_store
 
     store, _box = open_store(_settings(args))
-    store.migrate()
+    with store.startup_lock():
+        store.migrate()
     store.dispose()
     print("ssooidc: the store is at the newest schema")
     return 0
@@ -144,6 +147,29 @@ def export(args: argparse.Namespace) -> int:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
     return 0
+
+
+def backup(args: argparse.Namespace) -> int:
+    from ssooidc.ops.backup import BackupError, backup_sqlite, check_key, sqlite_file
+
+    settings = _settings(args)
+    try:
+        source = sqlite_file(settings.store_url)
+        if source is None:
+            raise SystemExit(
+                "ssooidc: backup copies a SQLite store; back up PostgreSQL with pg_dump"
+            )
+        size = backup_sqlite(source, Path(args.output))
+    except BackupError as exc:
+        raise SystemExit(f"ssooidc: {exc}") from None
+    print(f"ssooidc: {source} copied to {args.output} ({size} bytes, as of one commit)")
+    check = check_key(Path(args.output), settings.key_file)
+    print(f"ssooidc: {check.detail}")
+    print(
+        "ssooidc: the at-rest key is not in the copy: keep it "
+        f"(SSOOIDC_AT_REST_KEY or {settings.key_file}) with the backup, stored apart from it"
+    )
+    return 1 if check.outcome == "does-not-open" else 0
 
 
 def read_new_password() -> str:
@@ -188,6 +214,65 @@ def set_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def keys_command(args: argparse.Namespace) -> int:
+    """``ssooidc keys list | rotate | revoke``: the ID-token signing keys every instance shares."""
+    import time
+
+    from ssooidc.app import open_store
+    from ssooidc.services import keys
+
+    settings = _settings(args)
+    store, box = open_store(settings)
+    now = time.time()
+    try:
+        store.migrate()
+        if args.keys_command == "rotate":
+            prepublish = 0.0 if args.now else keys.PREPUBLISH
+            with store.write_sync() as conn:
+                key = keys.rotate(
+                    conn,
+                    box,
+                    purpose=keys.ID_TOKEN,
+                    alg=args.alg or settings.id_token_alg,
+                    now=now,
+                    prepublish=prepublish,
+                )
+            print(f"ssooidc: new key {key.kid} ({key.alg}) is published and signs ", end="")
+            print("now" if args.now else f"in {int(prepublish)} s")
+        elif args.keys_command == "revoke":
+            try:
+                with store.write_sync() as conn:
+                    done = keys.revoke(conn, args.kid, now)
+            except ValueError as exc:
+                raise SystemExit(f"ssooidc: {exc}") from None
+            if not done:
+                raise SystemExit(f"ssooidc: no unrevoked key has the id {args.kid!r}")
+            print(f"ssooidc: key {args.kid} is revoked: it signs no more and is unpublished")
+        else:
+            with store.read() as conn:
+                schedule = keys.key_schedule(conn, keys.ID_TOKEN)
+            shown = {k.kid for k in keys.published(schedule, now, keys.TOKEN_LIFETIME)}
+            signing = keys.signing_kid(schedule, now)
+            print(f"{'kid':32}  alg    state      active from (UTC)")
+            for info in schedule:
+                state = (
+                    "signing"
+                    if info.kid == signing
+                    else "revoked"
+                    if info.retired_at is not None
+                    else "next"
+                    if info.active_from > now
+                    else "published"
+                    if info.kid in shown
+                    else "expired"
+                )
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.active_from))
+                print(f"{info.kid:32}  {info.alg:5}  {state:9}  {when}")
+    finally:
+        store.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssooidc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -206,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also export IAM secret access keys (the file then holds live credentials)",
     )
     p.set_defaults(run=export)
+    p = commands.add_parser(
+        "backup", help="copy the SQLite store while the server runs (PostgreSQL: pg_dump)"
+    )
+    _add_settings(p)
+    p.add_argument("-o", "--output", required=True, help="file to write (mode 0600)")
+    p.set_defaults(run=backup)
     u = commands.add_parser("users", help="identity-store users")
     user_commands = u.add_subparsers(dest="users_command", required=True)
     p = user_commands.add_parser(
@@ -215,6 +306,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(p)
     p.add_argument("--user-name", required=True, help="the user's UserName")
     p.set_defaults(run=set_password)
+    k = commands.add_parser("keys", help="the ID-token signing keys: list, rotate, revoke")
+    key_commands = k.add_subparsers(dest="keys_command", required=True)
+    p = key_commands.add_parser("list", help="every key, and which signs now")
+    _add_settings(p)
+    p.set_defaults(run=keys_command)
+    p = key_commands.add_parser(
+        "rotate",
+        help="a new key, published at once, signing after the JWKS cache time (300 s) "
+        "or at once with --now; the old key stays published while its tokens live",
+    )
+    _add_settings(p)
+    p.add_argument("--now", action="store_true", help="sign with the new key at once")
+    p.add_argument("--alg", choices=("ES256", "RS256"), help="default: --id-token-alg")
+    p.set_defaults(run=keys_command)
+    p = key_commands.add_parser(
+        "revoke", help="stop a key at once: no more signing, gone from the JWKS"
+    )
+    _add_settings(p)
+    p.add_argument("kid", help="the key's id (`ssooidc keys list`)")
+    p.set_defaults(run=keys_command)
     d = commands.add_parser("demo", help="the demo tenant's helpers")
     demo_commands = d.add_subparsers(dest="demo_command", required=True)
     p = demo_commands.add_parser(

@@ -94,6 +94,12 @@ class Settings:
     id_token_alg: str = _opt(
         "--id-token-alg", "ID token signature algorithm", str, ("ES256", "RS256")
     )
+    key_rotation_interval: int = _opt(
+        "--key-rotation-interval",
+        "seconds an ID-token signing key signs before a new one takes over "
+        "(default 90 days; 0 = rotate only with `ssooidc keys rotate`)",
+        int,
+    )
     sqlite_synchronous: str = _opt(
         "--sqlite-synchronous", "SQLite synchronous level", str, ("NORMAL", "FULL", "EXTRA")
     )
@@ -161,6 +167,7 @@ DEFAULTS: dict[str, Any] = {
     "login_failure_delay_ms": 500,
     "device_entry_rate": 20,
     "id_token_alg": "ES256",
+    "key_rotation_interval": 90 * 24 * 3600,
     "sqlite_synchronous": "NORMAL",
     "at_rest_key_file": None,
     "log_level": "info",
@@ -215,6 +222,8 @@ def validate(settings: Settings) -> None:
         raise ValueError("--workers must be at least 1")
     if settings.refresh_reuse_grace_iam < 0 or settings.refresh_reuse_grace_public < 0:
         raise ValueError("refresh reuse grace must not be negative")
+    if settings.key_rotation_interval != 0 and settings.key_rotation_interval < 3600:
+        raise ValueError("--key-rotation-interval must be 0 (off) or at least 3600 seconds")
     if settings.public_client_rate < 0:
         raise ValueError("--public-client-rate must not be negative")
     for name in (

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 from ssooidc.services import iam_policy
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.instance import Instance, load_instance, read_generation
+from ssooidc.services.keys import ID_TOKEN, KeyInfo, key_schedule
 from ssooidc.services.principals import Caller
 from ssooidc.store import tables as t
 
@@ -88,6 +89,8 @@ class Catalog:
     principals: Mapping[str, Principal]
     access_keys: Mapping[str, AccessKey]
     by_client_id: Mapping[str, Application] = field(default_factory=dict)
+    #: the ID-token keys' schedule: which key signs when (a rotation moves the generation)
+    id_token_keys: tuple[KeyInfo, ...] = ()
 
     def principal_of(self, caller: Caller) -> Principal | None:
         """The IAM user, or for a role session the role, whose policies apply to ``caller``."""
@@ -182,6 +185,7 @@ def load_catalog(conn: Connection, box: SecretBox, region: str) -> Catalog:
         principals=principals,
         access_keys=keys,
         by_client_id={a.client_id: a for a in applications.values()},
+        id_token_keys=key_schedule(conn, ID_TOKEN),
     )
 
 

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,13 +16,16 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from joserfc.jwk import ECKey, RSAKey
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from ssooidc.services.at_rest import SecretBox
+from ssooidc.services.instance import bump_generation
 from ssooidc.store import tables as t
 
 ID_TOKEN = "id_token"
 DEMO_IDP = "demo_idp"
+#: the longest an ID token lives: a key stays published this long after it last signed
+TOKEN_LIFETIME = 3600.0
 CONTEXT_SECRET = "identity_context"
 
 Key = ECKey | RSAKey
@@ -43,10 +47,35 @@ def generate(alg: str) -> Key:
     raise ValueError(f"unsupported signing algorithm {alg}")
 
 
+#: how long a key of a scheduled or ``keys rotate`` rotation is published before it signs: the
+#: JWKS answer's ``Cache-Control: max-age``, so relying parties holding a cached JWKS meet the
+#: new ``kid`` only after their cache has expired
+PREPUBLISH = 300.0
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A signing key's place in the schedule (no private part)."""
+
+    kid: str
+    alg: str
+    created_at: float
+    active_from: float
+    retired_at: float | None
+    publish_until: float | None
+
+
 def create_signing_key(
-    conn: Connection, box: SecretBox, *, purpose: str, alg: str, now: float
+    conn: Connection,
+    box: SecretBox,
+    *,
+    purpose: str,
+    alg: str,
+    now: float,
+    active_from: float | None = None,
 ) -> SigningKey:
-    """A new key of ``purpose``, stored encrypted, public part ready for the JWKS."""
+    """A new key of ``purpose``, stored encrypted, public part ready for the JWKS; it signs
+    from ``active_from`` (default: at once)."""
     key = generate(alg)
     kid = uuid.uuid4().hex
     public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
@@ -58,19 +87,38 @@ def create_signing_key(
             private_enc=box.seal(key.as_pem(private=True), f"signing-key:{kid}"),
             public_jwk=public,
             created_at=now,
+            active_from=now if active_from is None else active_from,
         )
     )
     return SigningKey(kid, alg, key, public)
 
 
-def current_signing_key(conn: Connection, box: SecretBox, purpose: str) -> SigningKey | None:
-    """The newest key of ``purpose`` that is not retired."""
-    row = conn.execute(
-        select(t.signing_keys)
-        .where(t.signing_keys.c.purpose == purpose, t.signing_keys.c.retired_at.is_(None))
-        .order_by(t.signing_keys.c.created_at.desc())
-        .limit(1)
-    ).first()
+def key_schedule(conn: Connection, purpose: str) -> tuple[KeyInfo, ...]:
+    """Every key of ``purpose``, oldest first."""
+    c = t.signing_keys.c
+    rows = conn.execute(
+        select(c.kid, c.alg, c.created_at, c.active_from, c.retired_at, c.publish_until)
+        .where(c.purpose == purpose)
+        .order_by(c.active_from, c.created_at)
+    )
+    return tuple(KeyInfo(*row) for row in rows)
+
+
+def signing_kid(schedule: tuple[KeyInfo, ...], now: float) -> str | None:
+    """The key that signs at ``now``: the newest unrevoked key whose time has come (or, when
+    none has come yet, the oldest unrevoked one)."""
+    live = [k for k in schedule if k.retired_at is None]
+    if not live:
+        return None
+    chosen = live[0]
+    for info in live:
+        if info.active_from <= now:
+            chosen = info
+    return chosen.kid
+
+
+def signing_key(conn: Connection, box: SecretBox, kid: str) -> SigningKey | None:
+    row = conn.execute(select(t.signing_keys).where(t.signing_keys.c.kid == kid)).first()
     if row is None:
         return None
     pem = box.open(row.private_enc, f"signing-key:{row.kid}")
@@ -78,20 +126,134 @@ def current_signing_key(conn: Connection, box: SecretBox, purpose: str) -> Signi
     return SigningKey(row.kid, row.alg, key, dict(row.public_jwk))
 
 
-def published_keys(conn: Connection, purpose: str, now: float) -> list[dict[str, Any]]:
-    """The JWKS: every key of ``purpose`` not retired, or retired but still verifying tokens."""
-    rows = conn.execute(
-        select(
-            t.signing_keys.c.public_jwk, t.signing_keys.c.retired_at, t.signing_keys.c.publish_until
-        )
-        .where(t.signing_keys.c.purpose == purpose)
-        .order_by(t.signing_keys.c.created_at.desc())
-    )
-    return [
-        dict(r.public_jwk)
-        for r in rows
-        if r.retired_at is None or (r.publish_until is not None and r.publish_until > now)
+def current_signing_key(
+    conn: Connection, box: SecretBox, purpose: str, now: float | None = None
+) -> SigningKey | None:
+    """The key of ``purpose`` that signs now."""
+    kid = signing_kid(key_schedule(conn, purpose), time.time() if now is None else now)
+    return None if kid is None else signing_key(conn, box, kid)
+
+
+def published(schedule: tuple[KeyInfo, ...], now: float, lifetime: float) -> list[KeyInfo]:
+    """The keys a JWKS shows at ``now``: every unrevoked key that signs now or will sign
+    later, and every key that signed within the last ``lifetime`` seconds (the longest a token
+    it signed lives); a revoked key only until its ``publish_until``."""
+    signing = signing_kid(schedule, now)
+    live = [k for k in schedule if k.retired_at is None]
+    out: list[KeyInfo] = []
+    for index, info in enumerate(live):
+        if info.kid == signing or info.active_from > now:
+            out.append(info)
+            continue
+        # superseded: the first later key whose time has come took over at its active_from
+        successors = [k.active_from for k in live[index + 1 :] if k.active_from <= now]
+        if successors and min(successors) + lifetime > now:
+            out.append(info)
+    out += [
+        k
+        for k in schedule
+        if k.retired_at is not None and k.publish_until is not None and k.publish_until > now
     ]
+    return sorted(out, key=lambda k: k.active_from, reverse=True)
+
+
+def published_keys(
+    conn: Connection, purpose: str, now: float, lifetime: float = TOKEN_LIFETIME
+) -> list[dict[str, Any]]:
+    """The JWKS of ``purpose``: see ``published``."""
+    shown = {k.kid for k in published(key_schedule(conn, purpose), now, lifetime)}
+    rows = conn.execute(
+        select(t.signing_keys.c.kid, t.signing_keys.c.public_jwk)
+        .where(t.signing_keys.c.purpose == purpose)
+        .order_by(t.signing_keys.c.active_from.desc())
+    )
+    return [dict(r.public_jwk) for r in rows if r.kid in shown]
+
+
+def rotate(
+    conn: Connection,
+    box: SecretBox,
+    *,
+    purpose: str,
+    alg: str,
+    now: float,
+    prepublish: float = PREPUBLISH,
+) -> SigningKey:
+    """A new key that is published at once and signs from ``now + prepublish``; the key it
+    replaces stays published while tokens it signed live. Every process sees it at its next
+    request (the generation moves)."""
+    key = create_signing_key(
+        conn,
+        box,
+        purpose=purpose,
+        alg=alg,
+        now=now,
+        active_from=_after_the_newest(conn, purpose, now + prepublish),
+    )
+    bump_generation(conn)
+    return key
+
+
+def _after_the_newest(conn: Connection, purpose: str, wanted: float) -> float:
+    """``wanted``, or just after the newest key's time: a new key always comes last."""
+    times = [k.active_from for k in key_schedule(conn, purpose)]
+    return max([wanted, *(t + 0.001 for t in times)])
+
+
+def rotate_if_due(
+    conn: Connection,
+    box: SecretBox,
+    *,
+    purpose: str,
+    alg: str,
+    now: float,
+    interval: float,
+    prepublish: float = PREPUBLISH,
+) -> SigningKey | None:
+    """The scheduled rotation: a new key when the newest has been (or will have been, by the
+    time a new one would start signing) in use for ``interval`` seconds. Safe to run from
+    every process at once: the generation row is written first, which serialises the
+    callers, and the check is made after it."""
+    if interval <= 0:
+        return None
+    schedule = key_schedule(conn, purpose)
+    if not _due(schedule, now, interval, prepublish):
+        return None
+    bump_generation(conn)  # takes the write lock (SQLite) or the row lock (PostgreSQL)
+    if not _due(key_schedule(conn, purpose), now, interval, prepublish):
+        return None
+    return create_signing_key(
+        conn,
+        box,
+        purpose=purpose,
+        alg=alg,
+        now=now,
+        active_from=_after_the_newest(conn, purpose, now + prepublish),
+    )
+
+
+def _due(schedule: tuple[KeyInfo, ...], now: float, interval: float, prepublish: float) -> bool:
+    live = [k for k in schedule if k.retired_at is None]
+    if not live:
+        return True
+    return max(k.active_from for k in live) + interval <= now + prepublish
+
+
+def revoke(conn: Connection, kid: str, now: float) -> bool:
+    """Stop a key at once, signing and published (a key that may be compromised). The
+    instance's last unrevoked key cannot be revoked: rotate first."""
+    c = t.signing_keys.c
+    row = conn.execute(select(c.purpose, c.retired_at).where(c.kid == kid)).first()
+    if row is None or row.retired_at is not None:
+        return False
+    others = [k for k in key_schedule(conn, row.purpose) if k.retired_at is None and k.kid != kid]
+    if not others:
+        raise ValueError("the last key cannot be revoked; rotate first")
+    conn.execute(
+        update(t.signing_keys).where(c.kid == kid).values(retired_at=now, publish_until=now)
+    )
+    bump_generation(conn)
+    return True
 
 
 class JwtSigner:

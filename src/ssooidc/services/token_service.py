@@ -67,14 +67,24 @@ class TokenService:
 
     # -- keys -----------------------------------------------------------------------------
 
-    def signer(self) -> keys.JwtSigner:
-        """The signer of the instance's current ID-token key."""
-        if self._signer is None:
+    def signer(self, catalog: Catalog | None = None) -> keys.JwtSigner:
+        """The signer of the ID-token key that signs now, by the schedule in ``catalog`` (the
+        request's snapshot) or in the newest snapshot. A rotation made by any process moves
+        the generation; a key whose time comes is picked up by the next request."""
+        if catalog is None:
             with self.store.read() as conn:
-                key = keys.current_signing_key(conn, self.box, keys.ID_TOKEN)
-            if key is None:
-                raise RuntimeError("no ID-token signing key: the bootstrap did not run")
-            self._signer = keys.JwtSigner(key)
+                catalog = self.catalog(conn)
+        kid = keys.signing_kid(catalog.id_token_keys, self.now())
+        signer = self._signer
+        if signer is not None and signer.kid == kid:
+            return signer
+        if kid is None:
+            raise RuntimeError("no ID-token signing key: the bootstrap did not run")
+        with self.store.read() as conn:
+            key = keys.signing_key(conn, self.box, kid)
+        if key is None:  # keys are revoked, never deleted
+            raise RuntimeError(f"signing key {kid} is missing from the store")
+        self._signer = keys.JwtSigner(key)
         return self._signer
 
     def sealer(self) -> keys.ContextSealer:
@@ -170,7 +180,7 @@ class TokenService:
             "accessToken": issued.access_token,
             "tokenType": "Bearer",
             "expiresIn": issued.expires_in,
-            "idToken": self.signer().sign(claims),
+            "idToken": self.signer(catalog).sign(claims),
             "issuedTokenType": issued_token_type,
             "scope": list(issued.scopes),
             "awsAdditionalDetails": {"identityContext": context},

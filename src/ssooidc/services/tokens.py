@@ -186,7 +186,9 @@ def consume_refresh_token(conn: Connection, token: str, now: float, grace_second
     if records.consume_token(conn, digest, "refresh", now):
         return Consumed.NOW
     consumed_at = records.token_consumed_at(conn, digest)
-    if consumed_at is not None and now - consumed_at <= grace_seconds:
+    # ``now`` was read when this request began, so a racing request may have consumed the
+    # token "later" than now: without a grace window, any earlier consumption is reuse.
+    if grace_seconds > 0 and consumed_at is not None and now - consumed_at <= grace_seconds:
         return Consumed.WITHIN_GRACE
     return Consumed.REUSED
 

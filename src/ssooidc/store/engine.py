@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import random
 import sqlite3
 import threading
@@ -18,6 +20,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: the PostgreSQL advisory lock held during start-up (any constant no other code uses)
+STARTUP_LOCK_ID = 0x550_01DC
 
 
 class Store:
@@ -250,6 +254,35 @@ class Store:
             conn.close()
             raise
         return conn
+
+    # -- start-up -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def startup_lock(self) -> Iterator[None]:
+        """Held while a process migrates, bootstraps and applies its tenant file, so that
+        several instances started at once on one store do that one after another: a
+        PostgreSQL advisory lock, or on SQLite a file lock beside the database."""
+        if self.is_sqlite:
+            path = self.engine.url.database
+            if not path or path == ":memory:":
+                yield
+                return
+            fd = os.open(f"{path}.startup-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({STARTUP_LOCK_ID})")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({STARTUP_LOCK_ID})")
+                conn.commit()
 
     # -- schema ---------------------------------------------------------------------------
 

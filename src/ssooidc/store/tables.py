@@ -284,6 +284,10 @@ signing_keys = Table(
     Column("private_enc", LargeBinary, nullable=False),
     Column("public_jwk", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
+    # Signs from this time on (published at once, so relying parties see it before it signs)
+    # until a newer key's time comes.
+    Column("active_from", Float, nullable=False),
+    # Set by a revocation: the key signs no more; published until ``publish_until``.
     Column("retired_at", Float),
     # Published in the JWKS until this time: the end of the last token the key could sign.
     Column("publish_until", Float),
