@@ -109,6 +109,14 @@ class Settings:
         "SSOOIDC_AT_REST_KEY may carry the key itself",
     )
     log_level: str = _opt("--log-level", "log level", str, ("debug", "info", "warning", "error"))
+    log_format: str = _opt(
+        "--log-format", "log lines: one JSON object each, or plain text", str, ("json", "text")
+    )
+    purge_interval: int = _opt(
+        "--purge-interval",
+        "seconds between purges of expired rows, in each worker (default 300; 0 = never)",
+        int,
+    )
 
     @property
     def development(self) -> bool:
@@ -171,6 +179,8 @@ DEFAULTS: dict[str, Any] = {
     "sqlite_synchronous": "NORMAL",
     "at_rest_key_file": None,
     "log_level": "info",
+    "log_format": "json",
+    "purge_interval": 300,
 }
 
 
@@ -226,6 +236,8 @@ def validate(settings: Settings) -> None:
         raise ValueError("--key-rotation-interval must be 0 (off) or at least 3600 seconds")
     if settings.public_client_rate < 0:
         raise ValueError("--public-client-rate must not be negative")
+    if settings.purge_interval < 0:
+        raise ValueError("--purge-interval must not be negative")
     for name in (
         "login_max_failures",
         "login_max_failures_per_address",

@@ -1,0 +1,1 @@
+"""Operating an instance: backups of the store, the environment reference."""
