@@ -97,6 +97,8 @@ class Options:
     workers: int
     sqlite_synchronous: str
     max_rps: int
+    store: str  # sqlite | postgresql
+    postgres: str  # the server on which each measurement gets a new database
     runs: int
     users: int
     signers: int
@@ -126,6 +128,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--sqlite-synchronous", choices=("NORMAL", "FULL"), default="NORMAL", dest="synchronous"
     )
     p.add_argument(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the store of every ssooidc server: SQLite in its data dir, or a new PostgreSQL "
+        "database each (default sqlite)",
+    )
+    p.add_argument(
+        "--postgres",
+        default="postgresql://127.0.0.1:5432/test",
+        help="with --store postgresql: the server to make the databases on",
+    )
+    p.add_argument(
         "--max-rps",
         type=int,
         default=6000,
@@ -151,6 +165,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         workers=a.workers,
         sqlite_synchronous=a.synchronous,
         max_rps=a.max_rps,
+        store=a.store,
+        postgres=a.postgres,
         runs=a.runs,
         users=a.users,
         signers=a.signers,
@@ -565,6 +581,10 @@ class Ssooidc:
     process: subprocess.Popen[bytes] | None = None
     app_arn: str = ""
     stop_note: str | None = None
+    #: set to share one store among several servers (the many-instance mode)
+    database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    _made_database: str | None = None
 
     @property
     def url(self) -> str:
@@ -589,7 +609,10 @@ class Ssooidc:
             **os.environ,
             "SSOOIDC_ADMIN_ACCESS_KEY_ID": ADMIN_KEY[0],
             "SSOOIDC_ADMIN_SECRET_ACCESS_KEY": ADMIN_KEY[1],
+            **self.extra_env,
         }
+        if self.database_url is None and self.options.store == "postgresql":
+            self.database_url = self._made_database = new_database(self.options.postgres)
         cmd = [
             sys.executable,
             "-m",
@@ -609,6 +632,8 @@ class Ssooidc:
             "--sqlite-synchronous",
             self.options.sqlite_synchronous,
         ]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -659,6 +684,9 @@ class Ssooidc:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self.process = None
+        if self._made_database:
+            drop_database(self.options.postgres, self._made_database)
+            self._made_database = None
 
     def outcomes(self) -> Counter[str]:
         """CreateTokenWithIAM answers by status and error type, from the server's log."""
@@ -680,6 +708,29 @@ class Ssooidc:
                 counts[line[:300]] += 1
                 in_traceback = False
         return counts
+
+
+def new_database(server: str) -> str:
+    """A new, empty PostgreSQL database on ``server``; its URL."""
+    import psycopg
+
+    name = f"ssooidc_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(server: str, url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_pids(procs: dict[int, tuple[str, int, int]]) -> set[int]:
+    """The PostgreSQL server's processes (its backends do the store's share of the work)."""
+    return {pid for pid, (name, _parent, _ticks) in procs.items() if name == "postgres"}
 
 
 class BenchFailure(Exception):
@@ -747,7 +798,8 @@ def load(
         env["SCRIPT"] = str(script)
     server_pid = int(pidfile.read_text().split()[0])
     server_tree = descendants(server_pid, process_ticks())
-    idle_note = wait_for_idle(server_tree)
+    database_tree = postgres_pids(process_ticks()) if options.store == "postgresql" else set()
+    idle_note = wait_for_idle(server_tree | database_tree)
     say(f"load.sh {label} ({options.warmup} s warm-up, {options.duration} s measured)")
     before, started = process_ticks(), time.monotonic()
     out = subprocess.run(
@@ -763,10 +815,24 @@ def load(
     # Who else ran meanwhile (warm-up included): not the server, not load.sh and its wrk.
     load_tree = {p for p, (name, _pp, _t) in after.items() if name in LOAD_PROCESSES}
     load_tree |= {p for p, (name, _pp, _t) in before.items() if name in LOAD_PROCESSES}
-    others_seen = busiest(before, after, elapsed, server_tree | load_tree)
+    database_tree |= postgres_pids(after) if options.store == "postgresql" else set()
+    others_seen = busiest(before, after, elapsed, server_tree | load_tree | database_tree)
     rows = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
     row = rows[-1] if rows else {"label": label, "error": out.stdout[-2000:] + out.stderr[-2000:]}
     m = Measured(row, overlap="WARNING" in out.stdout)
+    if database_tree and "rps" in row:
+        tick = os.sysconf("SC_CLK_TCK")
+        cores = (
+            sum(after[p][2] - before[p][2] for p in database_tree if p in before and p in after)
+            / tick
+            / elapsed
+        )
+        row["postgres_cores"] = round(cores, 2)
+        m.notes.append(
+            f"PostgreSQL took {cores:.2f} cores over warm-up + run (not in the server CPU "
+            f"figures); server + PostgreSQL CPU-ms/request about "
+            f"{(float(row['server_cores']) + cores) * 1000 / float(row['rps']):.2f}"
+        )
     if idle_note:
         m.notes.append(idle_note)
     # Each worker's share (warm-up included): a worker stuck with its event loop blocked
@@ -818,7 +884,7 @@ class Sitting:
 
     def label(self, grant: str, run: int) -> str:
         o = self.options
-        storage = f"sqlite WAL {o.sqlite_synchronous}"
+        storage = "postgresql" if o.store == "postgresql" else f"sqlite WAL {o.sqlite_synchronous}"
         return f"ssooidc|{LABEL_GRANTS[grant]}|{o.workers} workers|{storage}#{run}"
 
     def mint(self, n: int) -> list[str]:
@@ -979,7 +1045,8 @@ def other_cores(row: dict[str, Any]) -> float | None:
     if "busy_pct" not in row:
         return None
     total = float(row["busy_pct"]) / 100 * (os.cpu_count() or 1)
-    return total - float(row["server_cores"]) - float(row["wrk_cores"])
+    database = float(row.get("postgres_cores", 0))
+    return total - float(row["server_cores"]) - float(row["wrk_cores"]) - database
 
 
 def summary_lines(sitting: Sitting) -> list[str]:
@@ -1082,8 +1149,13 @@ def report(sitting: Sitting, argv: Sequence[str], started: float) -> None:
         "",
         f"wrk {o.threads} threads, {o.conns} connections, keep-alive; {o.warmup} s warm-up "
         f"(lines from 0), {o.duration} s measured (lines from {o.offset}); {o.lines} lines per "
-        f"file; ssooidc --workers {o.workers}, SQLite WAL synchronous={o.sqlite_synchronous}, "
-        f"fresh data dir per measurement; {os.cpu_count()} CPUs shared with wrk. "
+        f"file; ssooidc --workers {o.workers}, "
+        + (
+            "PostgreSQL (a new database per measurement; its CPU in the notes)"
+            if o.store == "postgresql"
+            else f"SQLite WAL synchronous={o.sqlite_synchronous}"
+        )
+        + f", fresh data dir per measurement; {os.cpu_count()} CPUs shared with wrk. "
         f"Took {time.monotonic() - started:.0f} s.",
         "",
         f"Code measured: {sitting.source}"

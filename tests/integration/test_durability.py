@@ -32,67 +32,85 @@ def victim(tmp_path_factory: pytest.TempPathFactory, idp: TestIdentityProvider) 
 
 
 def test_tokens_received_before_a_sigkill_work_after_the_restart(victim: Tenant) -> None:
-    held: dict[int, dict[str, str]] = {}  # per client: its newest tokens
-    access_tokens: list[str] = []
+    """Half the clients take new tokens by jwt-bearer and keep every answer; the other half
+    rotate refresh tokens (writes in flight at the kill, which the torn-write checks look
+    at; a refresh whose answer was lost consumed the token the client still holds, so those
+    clients' tokens are not among the ones that must work)."""
+    received: list[dict[str, str]] = []
     answered = 0
     lock = threading.Lock()
     stop = threading.Event()
 
-    def client(number: int) -> None:
+    def issuer_client() -> None:
         nonlocal answered
         oidc = victim.oidc()
-        app = victim.apps["backend"]
         while not stop.is_set():
             try:
-                mine = held.get(number)
-                if mine is None:
+                got = oidc.create_token_with_iam(
+                    clientId=victim.apps["backend"],
+                    grantType=JWT_BEARER,
+                    assertion=victim.assertion(),
+                )
+            except Exception:
+                continue  # the server is gone; retry until told to stop
+            with lock:
+                received.append({"refresh": got["refreshToken"], "access": got["accessToken"]})
+                answered += 1
+
+    def rotating_client() -> None:
+        oidc = victim.oidc()
+        refresh: str | None = None
+        while not stop.is_set():
+            try:
+                if refresh is None:
                     got = oidc.create_token_with_iam(
-                        clientId=app, grantType=JWT_BEARER, assertion=victim.assertion()
+                        clientId=victim.apps["backend"],
+                        grantType=JWT_BEARER,
+                        assertion=victim.assertion(),
                     )
                 else:
                     got = oidc.create_token_with_iam(
-                        clientId=app, grantType="refresh_token", refreshToken=mine["refresh"]
+                        clientId=victim.apps["backend"],
+                        grantType="refresh_token",
+                        refreshToken=refresh,
                     )
             except Exception:
-                if stop.is_set():
-                    return
-                continue  # the server is gone; this client retries until told to stop
-            with lock:
-                held[number] = {"refresh": got["refreshToken"], "access": got["accessToken"]}
-                access_tokens.append(got["accessToken"])
-                answered += 1
+                refresh = None  # maybe consumed by the lost request: start a new family
+                continue
+            refresh = got["refreshToken"]
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    threads = [threading.Thread(target=issuer_client) for _ in range(CLIENTS // 2)]
+    threads += [threading.Thread(target=rotating_client) for _ in range(CLIENTS - CLIENTS // 2)]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 30
-    while answered < 300 and time.monotonic() < deadline:
+    while answered < 150 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert victim.server.stop(signal.SIGKILL) == -signal.SIGKILL
     stop.set()
     for thread in threads:
         thread.join()
-    assert answered >= 300
+    assert answered >= 150
 
     victim.server.start()
     assert_nothing_half_written(victim)
-    # every refresh token a client holds (the newest of its chain) refreshes once more
-    for mine in held.values():
-        again = victim.oidc().create_token_with_iam(
-            clientId=victim.apps["backend"],
-            grantType="refresh_token",
-            refreshToken=mine["refresh"],
-        )
-        assert again["accessToken"]
-    # every access token answered before the kill is live: another application exchanges it
-    for token in access_tokens[-150:]:
-        exchanged = victim.oidc().create_token_with_iam(
+    oidc = victim.oidc()
+    for tokens in received:
+        # the access token is live: another application exchanges it ...
+        exchanged = oidc.create_token_with_iam(
             clientId=victim.apps["reports"],
             grantType=TOKEN_EXCHANGE,
-            subjectToken=token,
+            subjectToken=tokens["access"],
             subjectTokenType=ACCESS_TYPE,
         )
         assert exchanged["accessToken"]
+        # ... and the refresh token refreshes
+        again = oidc.create_token_with_iam(
+            clientId=victim.apps["backend"],
+            grantType="refresh_token",
+            refreshToken=tokens["refresh"],
+        )
+        assert again["accessToken"]
 
 
 def assert_nothing_half_written(tenant: Tenant) -> None:

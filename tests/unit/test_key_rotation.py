@@ -3,6 +3,7 @@ made once however many processes run it, and revocation."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 
 from ssooidc.services import keys
 from ssooidc.services.at_rest import SecretBox
+from ssooidc.services.clock import FrozenClock
 from ssooidc.services.instance import read_generation
+from ssooidc.services.key_rotation import KeyRotationJob
 from ssooidc.store.engine import Store
 from tests import stores
 
@@ -131,3 +134,27 @@ def test_a_revoked_key_stops_signing_and_leaves_the_jwks_at_once(
     # the pending key signs at once: it is the only one left
     assert signing(store, box, T0 + 1) == new.kid
     assert kids(store, T0 + 1) == [new.kid]
+
+
+def test_the_maintenance_job_rotates_on_schedule_from_many_processes_at_once(
+    store: Store, box: SecretBox
+) -> None:
+    """Four jobs (four workers) run together whenever they look: one new key per interval."""
+    first_key(store, box)
+    clock = FrozenClock(T0)
+    interval = 24 * HOUR
+    jobs = [KeyRotationJob(store, box, clock, alg="ES256", interval=interval) for _ in range(4)]
+    assert jobs[0].check_interval == 600.0
+
+    async def everyone() -> list[keys.SigningKey | None]:
+        return await asyncio.gather(*(job() for job in jobs))
+
+    assert asyncio.run(everyone()) == [None] * 4
+    clock.advance(interval - keys.PREPUBLISH)
+    made = [k for k in asyncio.run(everyone()) if k is not None]
+    assert len(made) == 1
+    clock.advance(keys.PREPUBLISH)
+    assert signing(store, box, clock.now()) == made[0].kid
+    assert asyncio.run(everyone()) == [None] * 4
+    off = KeyRotationJob(store, box, clock, alg="ES256", interval=0)
+    assert off.check_interval == 0 and off.rotate_if_due() is None

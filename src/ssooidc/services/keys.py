@@ -217,10 +217,10 @@ def rotate_if_due(
     if interval <= 0:
         return None
     schedule = key_schedule(conn, purpose)
-    if not _due(schedule, now, interval, prepublish):
+    if not rotation_due(schedule, now, interval, prepublish):
         return None
     bump_generation(conn)  # takes the write lock (SQLite) or the row lock (PostgreSQL)
-    if not _due(key_schedule(conn, purpose), now, interval, prepublish):
+    if not rotation_due(key_schedule(conn, purpose), now, interval, prepublish):
         return None
     return create_signing_key(
         conn,
@@ -232,7 +232,13 @@ def rotate_if_due(
     )
 
 
-def _due(schedule: tuple[KeyInfo, ...], now: float, interval: float, prepublish: float) -> bool:
+def rotation_due(
+    schedule: tuple[KeyInfo, ...], now: float, interval: float, prepublish: float = PREPUBLISH
+) -> bool:
+    """Whether a scheduled rotation is due: the newest key will have signed for ``interval``
+    by the time a key made now would start signing."""
+    if interval <= 0:
+        return False
     live = [k for k in schedule if k.retired_at is None]
     if not live:
         return True

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 T = TypeVar("T")
@@ -77,16 +78,25 @@ class Store:
     def connect(self) -> Iterator[Connection]:
         """A connection without an explicit transaction, for single-statement reads on the
         token path (``records``). On SQLite it is one long-lived connection per process: the
-        token path never awaits while holding it, so it is never used by two requests at once."""
-        if not self.is_sqlite:
-            with self.engine.connect() as conn:
-                yield conn
-            return
+        token path never awaits while holding it, so it is never used by two requests at once.
+        On PostgreSQL too (in autocommit, so every statement sees the newest commit): a pool
+        checkout with its liveness ping would cost a round trip per request."""
         if self._reader is None:
-            self._reader = self.engine.connect()
+            conn = self.engine.connect()
+            if not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._reader = conn
         conn = self._reader
         try:
             yield conn
+        except Exception as exc:
+            if _connection_lost(conn, exc):
+                # The server went away: the next request takes a new connection.
+                self._reader = None
+                with contextlib.suppress(Exception):
+                    conn.invalidate()
+                    conn.close()
+            raise
         finally:
             # Toolkit statements (a catalog reload) begin a transaction implicitly; end it so
             # that the next read sees the newest commit.
@@ -132,20 +142,6 @@ class Store:
         the requests in flight in this process are committed together (group commit): each
         runs in a savepoint of one transaction, so one's failure undoes only its own writes,
         and every caller is answered after the one commit that makes its writes durable."""
-        if not self.is_sqlite:
-            conn = self.engine.connect()
-            try:
-                raw = conn.connection.dbapi_connection
-                assert raw is not None
-                try:
-                    result = work(conn)
-                except BaseException:
-                    raw.rollback()
-                    raise
-                raw.commit()
-                return result
-            finally:
-                conn.close()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((work, future))
@@ -160,7 +156,13 @@ class Store:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                outcomes = await self._commit_batch(batch)
+                if self.is_sqlite:
+                    outcomes = await self._commit_batch(batch)
+                else:
+                    # The round trips and the commit's flush happen off the event loop,
+                    # which meanwhile gathers the next batch.
+                    works = [work for work, _future in batch]
+                    outcomes = await asyncio.to_thread(self._commit_batch_postgres, works)
             except BaseException as exc:
                 _fail(batch, exc)
                 if not isinstance(exc, Exception):
@@ -209,6 +211,64 @@ class Store:
             self._writer = None
             raise
         return outcomes
+
+    def _commit_batch_postgres(
+        self, works: list[Callable[[Connection], Any]]
+    ) -> list[tuple[bool, Any]]:
+        """PostgreSQL's group commit, on a worker thread: one transaction for the batch, a
+        savepoint per write when there are several. A batch that cannot commit (a deadlock
+        with another instance's batch, a serialization failure) is run again one write per
+        transaction, so each caller gets its own answer."""
+        conn = self._postgres_writer()
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        several = len(works) > 1
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            if several:
+                _pg_command(raw, b"BEGIN")  # psycopg sees the open transaction and adds none
+            for work in works:
+                if several:
+                    _pg_command(raw, b"SAVEPOINT w")
+                try:
+                    outcomes.append((True, work(conn)))
+                    failed = False
+                except Exception as exc:
+                    outcomes.append((False, exc))
+                    failed = True
+                if conn.in_transaction():
+                    raise RuntimeError("run_write work must use records statements only")
+                if several:
+                    _pg_command(
+                        raw, b"ROLLBACK TO SAVEPOINT w" if failed else b"RELEASE SAVEPOINT w"
+                    )
+                elif failed:
+                    raw.rollback()
+                    return outcomes
+            raw.commit()
+            return outcomes
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                raw.rollback()
+            if several and _is_transient(exc):
+                return [self._alone(work) for work in works]
+            self._writer = None
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+                conn.close()
+            raise
+
+    def _alone(self, work: Callable[[Connection], Any]) -> tuple[bool, Any]:
+        """``work`` in a transaction of its own; its failure is its caller's answer."""
+        try:
+            return self._commit_batch_postgres([work])[0]
+        except Exception as exc:
+            return (False, exc)
+
+    def _postgres_writer(self) -> Connection:
+        if self._writer is None:
+            self._writer = self.engine.connect()
+        return self._writer
 
     async def _begin_immediate(self) -> Connection:
         """The process's writer connection inside BEGIN IMMEDIATE: the database's write lock,
@@ -326,6 +386,37 @@ def _finish(conn: Connection) -> Iterator[Connection]:
         conn.commit()
     finally:
         conn.close()
+
+
+def _pg_command(raw: Any, command: bytes) -> None:
+    """A statement without parameters or rows, straight through libpq: a savepoint costs a
+    round trip but almost none of the driver's Python work (it runs between every two writes
+    of a batch)."""
+    result = raw.pgconn.exec_(command)
+    if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+        message = result.error_message.decode(errors="replace").strip()
+        raise RuntimeError(f"{command.decode()} failed: {message}")
+
+
+def _connection_lost(conn: Connection, exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    try:
+        raw = conn.connection.dbapi_connection
+    except Exception:
+        return True
+    # psycopg marks a connection whose server went away as broken (sqlite3 has neither)
+    return bool(getattr(raw, "closed", False) or getattr(raw, "broken", False))
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """A PostgreSQL failure that running the same work again may not meet (SQLSTATE class 40:
+    deadlock detected, serialization failure)."""
+    orig = getattr(exc, "orig", exc)
+    state = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "diag", None), "sqlstate", None
+    )
+    return isinstance(state, str) and state.startswith("40")
 
 
 def _is_locked(exc: OperationalError) -> bool:
