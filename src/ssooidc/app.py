@@ -17,11 +17,17 @@ from ssooidc.config import Settings, settings_from
 from ssooidc.http.pages import BrowserOptions
 from ssooidc.http.routes import Components, build_starlette
 from ssooidc.http.sigv4 import SigV4Verifier
+from ssooidc.observability import logs, metrics
+from ssooidc.observability.readiness import StoreReadiness
+from ssooidc.observability.store_metrics import ObservedStore, watch_pool
 from ssooidc.services import iam, keys
 from ssooidc.services.at_rest import SecretBox
-from ssooidc.services.clock import SystemClock
+from ssooidc.services.clock import Clock, SystemClock
 from ssooidc.services.instance import Instance, create_instance, load_instance
 from ssooidc.services.issuers import IssuerKeyCache
+from ssooidc.services.key_rotation import KeyRotationJob
+from ssooidc.services.maintenance import Maintenance, PeriodicJob
+from ssooidc.services.purge import PurgeJob
 from ssooidc.services.token_service import TokenPolicy, TokenService
 from ssooidc.store.engine import Checkpointer, Store
 
@@ -45,7 +51,7 @@ class Bootstrap:
 def open_store(settings: Settings) -> tuple[Store, SecretBox]:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     box = SecretBox.load(settings.key_file)
-    store = Store(settings.store_url, sqlite_synchronous=settings.sqlite_synchronous)
+    store = ObservedStore(settings.store_url, sqlite_synchronous=settings.sqlite_synchronous)
     return store, box
 
 
@@ -120,9 +126,28 @@ def write_credentials(path: Path, pair: iam.AccessKeyPair, region: str) -> None:
     os.chmod(path, 0o600)
 
 
+def maintenance_jobs(
+    settings: Settings, store: Store, box: SecretBox, clock: Clock
+) -> list[PeriodicJob]:
+    """The periodic jobs every worker runs (``--purge-interval`` 0 turns the purge off,
+    ``--key-rotation-interval`` 0 the scheduled key rotation)."""
+    rotation = KeyRotationJob(
+        store, box, clock, alg=settings.id_token_alg, interval=settings.key_rotation_interval
+    )
+    return [
+        PeriodicJob("purge", settings.purge_interval, PurgeJob(store, clock)),
+        PeriodicJob("key-rotation", rotation.check_interval, rotation),
+    ]
+
+
 def build_app(settings: Settings) -> Starlette:
     """The ASGI app of one worker process."""
+    # Before any store exists, so that everything below records into this process's metrics
+    # (summed with the other workers' when ``prepare_serving`` named a directory).
+    process_metrics = metrics.install(os.environ.get(metrics.MULTIPROCESS_ENV))
     store, box = open_store(settings)
+    if not store.is_sqlite:
+        watch_pool(store)
     clock = SystemClock()
     policy = TokenPolicy(
         public_url=settings.public_url,
@@ -135,6 +160,7 @@ def build_app(settings: Settings) -> Starlette:
     )
     issuer_keys = IssuerKeyCache(allow_http_loopback=settings.development, clock=clock)
     service = TokenService(store, box, policy, clock, issuer_keys)
+    readiness = StoreReadiness(store)
     components = Components(
         service=service,
         verifier=SigV4Verifier(region=settings.region, clock=clock.now),
@@ -147,10 +173,16 @@ def build_app(settings: Settings) -> Starlette:
             failure_delay=settings.login_failure_delay_ms / 1000,
             device_entry_rate=settings.device_entry_rate,
         ),
+        metrics=process_metrics,
+        access_log=logs.AccessLog(
+            settings.log_format, enabled=logging.getLogger().isEnabledFor(logging.INFO)
+        ),
+        readiness=readiness,
     )
     app = build_starlette(components)
 
     checkpointer = Checkpointer(store)
+    maintenance = Maintenance(maintenance_jobs(settings, store, box, clock))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -161,24 +193,35 @@ def build_app(settings: Settings) -> Starlette:
         # collector's way, so that collections during requests stay short.
         gc.collect()
         gc.freeze()
+        maintenance.start()
         yield
+        await maintenance.stop()
         await issuer_keys.aclose()
+        readiness.close()
         checkpointer.stop()
         store.dispose()
+        metrics.uninstall(process_metrics)
 
     app.router.lifespan_context = lifespan
     return app
 
 
-def configure_logging(level: str) -> None:
-    """Plain messages at ``level``; libraries that would log URLs or migrations stay quiet."""
-    logging.basicConfig(level=level.upper(), format="%(message)s")
-    for noisy in ("alembic", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def configure_logging(level: str, log_format: str = "json") -> None:
+    """Log records at ``level`` as JSON lines or plain text; libraries that would log URLs or
+    migrations stay quiet."""
+    logs.configure_logging(level, log_format)
+
+
+def prepare_serving(settings: Settings) -> None:
+    """What ``ssooidc serve`` does once, before its workers start: logging, and an empty
+    directory for the workers' metrics, named in the environment they inherit."""
+    configure_logging(settings.log_level, settings.log_format)
+    directory = metrics.prepare_directory(settings.data_dir)
+    os.environ[metrics.MULTIPROCESS_ENV] = str(directory)
 
 
 def create_app() -> Starlette:
     """Factory for uvicorn workers: settings come from the ``SSOOIDC_*`` environment."""
     settings = settings_from()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return build_app(settings)

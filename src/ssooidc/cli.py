@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+
 from ssooidc import demo
 from ssooidc.config import Settings, options, settings_from
 
@@ -31,6 +33,13 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
             )
 
 
+WRONG_KEY = (
+    "the at-rest key does not open this store's secrets: start with the key the store was "
+    "made with (SSOOIDC_AT_REST_KEY or --at-rest-key-file; every instance of one store "
+    "needs the same key)"
+)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name, _ in options()}
     try:
@@ -42,11 +51,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ssooidc.app import bootstrap, configure_logging, open_store
+    from ssooidc.app import bootstrap, open_store, prepare_serving
     from ssooidc.tenant import TenantError, apply, load_file
 
     settings = _settings(args)
-    configure_logging(settings.log_level)
+    prepare_serving(settings)
     store, box = open_store(settings)
     try:
         # Instances started at once on one store take their turns here.
@@ -64,6 +73,9 @@ def serve(args: argparse.Namespace) -> int:
                 )
     except TenantError as exc:
         print(f"ssooidc: the tenant file was not applied: {exc}", file=sys.stderr)
+        return 2
+    except InvalidTag:
+        print(f"ssooidc: {WRONG_KEY}", file=sys.stderr)
         return 2
     finally:
         store.dispose()
@@ -95,12 +107,15 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         loop="uvloop",
         http="httptools",
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=20,
         server_header=False,
+        log_config=None,  # uvicorn's records go through ours (--log-format)
     )
     return 0
 
@@ -172,6 +187,23 @@ def backup(args: argparse.Namespace) -> int:
     return 1 if check.outcome == "does-not-open" else 0
 
 
+def purge(args: argparse.Namespace) -> int:
+    """Remove expired rows now (every server also does it every --purge-interval seconds)."""
+    import time
+
+    from ssooidc.services.purge import purge_expired
+    from ssooidc.store.engine import Store
+
+    settings = _settings(args)
+    store = Store(settings.store_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        report = purge_expired(store, time.time())
+    finally:
+        store.dispose()
+    print(f"ssooidc: purged {report.total} expired rows ({report.summary()})")
+    return 0
+
+
 def read_new_password() -> str:
     """From standard input when it is not a terminal (one line), else prompted twice."""
     if not sys.stdin.isatty():
@@ -225,7 +257,8 @@ def keys_command(args: argparse.Namespace) -> int:
     store, box = open_store(settings)
     now = time.time()
     try:
-        store.migrate()
+        with store.startup_lock():
+            store.migrate()
         if args.keys_command == "rotate":
             prepublish = 0.0 if args.now else keys.PREPUBLISH
             with store.write_sync() as conn:
@@ -268,6 +301,8 @@ def keys_command(args: argparse.Namespace) -> int:
                 )
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.active_from))
                 print(f"{info.kid:32}  {info.alg:5}  {state:9}  {when}")
+    except InvalidTag:
+        raise SystemExit(f"ssooidc: {WRONG_KEY}") from None
     finally:
         store.dispose()
     return 0
@@ -297,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(p)
     p.add_argument("-o", "--output", required=True, help="file to write (mode 0600)")
     p.set_defaults(run=backup)
+    p = commands.add_parser("purge", help="remove expired tokens, codes, sessions and the like now")
+    _add_settings(p)
+    p.set_defaults(run=purge)
     u = commands.add_parser("users", help="identity-store users")
     user_commands = u.add_subparsers(dest="users_command", required=True)
     p = user_commands.add_parser(

@@ -44,6 +44,11 @@ class Settings:
         "--issuer-url", "public base URL clients reach (default http://<host>:<port>)"
     )
     workers: int = _opt("--workers", "worker processes (default 1)", int)
+    forwarded_allow_ips: str = _opt(
+        "--forwarded-allow-ips",
+        "reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: "
+        "comma-separated addresses or networks, * for any (default 127.0.0.1)",
+    )
     config: str | None = _opt("--config", "tenant YAML file applied at start")
     demo: bool = _opt("--demo", "load the demo tenant and its development identity provider", bool)
     allow_http_issuers: bool = _opt(
@@ -162,6 +167,7 @@ DEFAULTS: dict[str, Any] = {
     "account_id": "111122223333",
     "issuer_url": None,
     "workers": 1,
+    "forwarded_allow_ips": "127.0.0.1",
     "config": None,
     "demo": False,
     "allow_http_issuers": False,

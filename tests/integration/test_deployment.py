@@ -425,8 +425,10 @@ def test_postgres_dump_of_a_live_store_restores_into_a_new_database(
         env={**env, **NO_ADMIN_FROM_ENV, "SSOOIDC_AT_REST_KEY": new_at_rest_key()},
         database_url=restored_url,
     )
-    with pytest.raises(RuntimeError, match="InvalidTag"):
+    with pytest.raises(RuntimeError, match="exited with 2") as refused:
         stranger.start()
+    assert "the at-rest key does not open this store's secrets" in str(refused.value)
+    assert "Traceback" not in str(refused.value)
 
 
 # -- upgrades ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from ssooidc.errors import InvalidGrant
 from ssooidc.grants.base import TokenRequest
+from ssooidc.observability import metrics
 from ssooidc.services import clients, tokens
 from ssooidc.services.catalog import Application, Catalog
 from ssooidc.services.token_service import TOKEN_TYPE_ACCESS, TOKEN_TYPE_REFRESH, TokenService
@@ -100,6 +101,7 @@ async def redeem(
 
     result = await service.store.run_write(write)
     if isinstance(result, tokens.IssuedTokens):
+        metrics.tokens_issued("authorization_code")
         return result
     if result is not None:
         first_family = result

@@ -16,6 +16,7 @@ from ssooidc.errors import (
     InvalidGrant,
     SlowDown,
 )
+from ssooidc.observability import metrics
 from ssooidc.services import devices, tokens
 from ssooidc.services.token_service import TokenService
 
@@ -75,4 +76,5 @@ async def redeem(
     result = await service.store.run_write(write)
     if isinstance(result, AwsError):
         raise result
+    metrics.tokens_issued("device_code")
     return result

@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 
 from ssooidc.errors import InvalidGrant
 from ssooidc.grants.base import TokenRequest
+from ssooidc.observability import metrics
 from ssooidc.services import assertions, identity_store, tokens
 from ssooidc.services.catalog import Application, Catalog, TrustedIssuer
 from ssooidc.services.issuers import IssuerKeyError
@@ -46,19 +47,19 @@ class JwtBearerGrant:
             leeway=LEEWAY,
         )
         store_path = str(issuer.oidc["IdentityStoreAttributePath"])
-        with service.store.connect() as conn:
-            if tokens.assertion_seen(conn, unverified.iss, claims.jti):
+        with_refresh = "refresh_token" in app.grants
+
+        def write(conn: Connection) -> tokens.IssuedTokens:
+            # The replay marker first (row 8), then the user (row 9) and the scopes (row 10),
+            # all in the one write: a refusal after the marker rolls the marker back with it,
+            # and on PostgreSQL every round trip happens off the event loop.
+            if not tokens.remember_assertion(conn, unverified.iss, claims.jti, claims.exp + LEEWAY):
                 raise InvalidGrant("the assertion was already exchanged (jti replayed)")
             users = identity_store.find_users_by_attribute(conn, store_path, claims.attribute_value)
             if len(users) != 1:
                 raise InvalidGrant("the assertion does not identify exactly one enabled user")
             user = service.check_user(conn, app, users[0].user_id)
-        scopes = service.scopes(request.scope, app.all_scopes())
-        with_refresh = "refresh_token" in app.grants
-
-        def write(conn: Connection) -> tokens.IssuedTokens:
-            if not tokens.remember_assertion(conn, unverified.iss, claims.jti, claims.exp + LEEWAY):
-                raise InvalidGrant("the assertion was already exchanged (jti replayed)")
+            scopes = service.scopes(request.scope, app.all_scopes())
             family = tokens.start_family(
                 conn,
                 application_arn=app.arn,
@@ -71,6 +72,7 @@ class JwtBearerGrant:
             return tokens.issue_tokens(conn, family, scopes, with_refresh=with_refresh, now=now)
 
         issued = await service.store.run_write(write)
+        metrics.tokens_issued("jwt-bearer")
         return service.response(
             catalog,
             app,

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from ssooidc.errors import ExpiredToken, InvalidGrant
 from ssooidc.grants.base import TokenRequest
+from ssooidc.observability import metrics
 from ssooidc.services import tokens
 from ssooidc.services.catalog import Application, Catalog
 from ssooidc.services.token_service import TOKEN_TYPE_REFRESH, TokenService
@@ -70,6 +71,7 @@ async def rotate(
 
     result = await service.store.run_write(write)
     if isinstance(result, tokens.IssuedTokens):
+        metrics.tokens_issued("refresh_token")
         return result
     # A rotated token presented again: nothing was written above; revoke the family.
     await service.store.run_write(lambda conn: tokens.revoke_family(conn, result, now))

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from ssooidc.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from ssooidc.grants.base import TokenRequest
+from ssooidc.observability import metrics
 from ssooidc.services import tokens
 from ssooidc.services.applications import DEFAULT_SCOPES
 from ssooidc.services.catalog import Application, Catalog
@@ -76,4 +77,5 @@ class TokenExchangeGrant:
             )
 
         issued = await service.store.run_write(write)
+        metrics.tokens_issued("token-exchange")
         return service.response(catalog, app, issued, issued_token_type=requested_type)

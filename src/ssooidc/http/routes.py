@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
-import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.model import OperationModel, OperationNotFoundError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ssooidc.api import registry, sso_oidc, sso_oidc_public
@@ -29,11 +29,21 @@ from ssooidc.errors import (
     Validation,
 )
 from ssooidc.http.credentials import CatalogKeyResolver
+from ssooidc.http.health import health_routes
+from ssooidc.http.observe import (
+    UNKNOWN_OPERATION,
+    ObserveRequests,
+    note_token_request,
+    request_record,
+)
 from ssooidc.http.pages import BrowserOptions, page_routes
 from ssooidc.http.portal import portal_routes
 from ssooidc.http.protocols import json11, query, restjson
 from ssooidc.http.protocols.shapes import Validator, loads_strict, operation_model, render
 from ssooidc.http.sigv4 import IncomingRequest, SigV4Verifier
+from ssooidc.observability.logs import AccessLog
+from ssooidc.observability.metrics import Metrics
+from ssooidc.observability.readiness import StoreReadiness
 from ssooidc.services import iam_policy, keys
 from ssooidc.services.catalog import Catalog
 from ssooidc.services.principals import Caller
@@ -57,6 +67,10 @@ class Components:
     public_client_rate: int = sso_oidc_public.DEFAULT_RATE
     #: the browser pages' sign-in throttle and device-page limit
     browser: BrowserOptions = field(default_factory=BrowserOptions)
+    #: this process's metrics (``GET /metrics``), the access log, the store's readiness
+    metrics: Metrics | None = None
+    access_log: AccessLog | None = None
+    readiness: StoreReadiness | None = None
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -97,16 +111,18 @@ class Api:
         self.public = sso_oidc_public.PublicClients(
             components.service, components.public_client_rate
         )
+        self.readiness = components.readiness or StoreReadiness(components.service.store)
 
     # -- helpers --------------------------------------------------------------------------
 
     def authenticate(
-        self, catalog: Catalog, request: IncomingRequest, services: set[str]
+        self, request: Request, catalog: Catalog, signed: IncomingRequest, services: set[str]
     ) -> Caller:
         resolver = CatalogKeyResolver(
             catalog, self.service.store, self.service.box, self.service.now()
         )
-        caller, _service = self.c.verifier.verify(request, services=services, resolver=resolver)
+        caller, _service = self.c.verifier.verify(signed, services=services, resolver=resolver)
+        request_record(request.scope).principal = caller.principal_arn
         return caller
 
     async def guarded(
@@ -116,24 +132,18 @@ class Api:
         render_error: Callable[[AwsError, str], Response],
         handler: Callable[[str], Awaitable[Response]],
     ) -> Response:
-        request_id = str(uuid.uuid4())
-        started = time.perf_counter()
+        """Run an AWS operation: its errors become AWS error responses; the request's id
+        and operation name are the ones its access-log line and metrics carry."""
+        record = request_record(request.scope)
+        record.operation = operation
+        request_id = record.request_id
         try:
-            response = await handler(request_id)
+            return await handler(request_id)
         except AwsError as error:
-            response = render_error(error, request_id)
+            return render_error(error, request_id)
         except Exception:
-            log.exception("internal error in %s (request %s)", operation, request_id)
-            response = render_error(InternalServer("an internal error occurred"), request_id)
-        log.info(
-            "%s %s %s %.1fms %s",
-            operation,
-            response.status_code,
-            response.headers.get("x-amzn-ErrorType", "-"),
-            (time.perf_counter() - started) * 1000,
-            request_id,
-        )
-        return response
+            log.exception("internal error in %s", operation, extra={"request_id": request_id})
+            return render_error(InternalServer("an internal error occurred"), request_id)
 
     # -- sso-oidc -------------------------------------------------------------------------
 
@@ -157,8 +167,9 @@ class Api:
         signed = incoming(request, body)
         with self.service.store.connect() as conn:
             catalog = self.service.catalog(conn)
-        caller = self.authenticate(catalog, signed, {"sso-oauth"})
+        caller = self.authenticate(request, catalog, signed, {"sso-oauth"})
         parsed = loads_strict(body, InvalidRequest)
+        note_token_request(request.scope, parsed)
         result = await sso_oidc.create_token_with_iam(
             self.service, catalog, caller, parsed, source_ip=client_ip(request)
         )
@@ -190,6 +201,7 @@ class Api:
         elif operation == "StartDeviceAuthorization":
             result = await self.public.start_device_authorization(body, client_ip(request))
         else:
+            note_token_request(request.scope, _lenient_json(body))
             result = await self.public.create_token(body)
         out = render(operation_model("sso-oidc", operation).output_shape, result)
         return restjson.json_response(out, request_id)
@@ -201,7 +213,7 @@ class Api:
         if target:
             return await self.guarded(
                 request,
-                target,
+                _json11_operation(target),
                 json11.error_response,
                 lambda rid: self._json11(request, rid, target),
             )
@@ -227,7 +239,7 @@ class Api:
         signed = incoming(request, body)
         with self.service.store.connect() as conn:
             catalog = self.service.catalog(conn)
-        caller = self.authenticate(catalog, signed, {SIGNING_NAMES[service_name]})
+        caller = self.authenticate(request, catalog, signed, {SIGNING_NAMES[service_name]})
         parsed = loads_strict(body or b"{}", Serialization)
         if not isinstance(parsed, dict):
             raise Serialization("the request body must be a JSON object")
@@ -282,11 +294,14 @@ class Api:
         caller, service_name = self.c.verifier.verify(
             signed, services={"iam", "sts"}, resolver=resolver
         )
+        record = request_record(request.scope)
+        record.principal = caller.principal_arn
         action = query.action_of(body)
         try:
             model = operation_model(service_name, action)
         except OperationNotFoundError:
             raise UnknownOperation(f"{service_name} has no action {action[:100]}") from None
+        record.operation = action
         parsed = query.parse(body, model)
         result, model = await self._control_plane(
             catalog, caller, service_name, action, parsed, request_id
@@ -319,7 +334,7 @@ class Api:
         instance = self._catalog().instance
         wanted = request.path_params.get("instance_id")
         if wanted is not None and wanted != instance.instance_id:
-            return _not_found()
+            return _not_found(request)
         base = self.service.policy.public_url
         issuer = instance.issuer(base)
         document = {
@@ -345,7 +360,7 @@ class Api:
 
     async def jwks(self, request: Request) -> Response:
         if request.path_params["instance_id"] != self._catalog().instance.instance_id:
-            return _not_found()
+            return _not_found(request)
         with self.service.store.read() as conn:
             published = keys.published_keys(conn, keys.ID_TOKEN, self.service.now())
         return JSONResponse({"keys": published}, headers={"Cache-Control": "public, max-age=300"})
@@ -365,21 +380,28 @@ class Api:
             published = keys.published_keys(conn, keys.DEMO_IDP, self.service.now())
         return JSONResponse({"keys": published})
 
-    async def healthz(self, request: Request) -> Response:
-        return PlainTextResponse("ok")
 
-    async def readyz(self, request: Request) -> Response:
-        try:
-            self._catalog()
-        except Exception:
-            log.warning("readiness check failed: the store did not answer")
-            return PlainTextResponse("store unavailable", status_code=503)
-        return PlainTextResponse("ready")
+def _json11_operation(target: str) -> str:
+    """The operation an ``X-Amz-Target`` names, when ssooidc serves it."""
+    prefix, _, name = target.partition(".")
+    service_name = TARGET_PREFIXES.get(prefix)
+    registry.load_all()
+    if service_name is None or (service_name, name) not in registry.OPERATIONS:
+        return UNKNOWN_OPERATION
+    return name
 
 
-def _not_found() -> Response:
+def _lenient_json(body: bytes) -> Any:
+    """The body as JSON for the log line's fields, or None (the operation parses it strictly)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _not_found(request: Request) -> Response:
     error = NotFound("no such resource")
-    return restjson.error_response(error, str(uuid.uuid4()))
+    return restjson.error_response(error, request_record(request.scope).request_id)
 
 
 def build_routes(components: Components) -> list[Route]:
@@ -389,8 +411,7 @@ def build_routes(components: Components) -> list[Route]:
         Route("/client/register", api.register_client, methods=["POST"]),
         Route("/device_authorization", api.start_device_authorization, methods=["POST"]),
         Route("/", api.root, methods=["POST"]),
-        Route("/healthz", api.healthz, methods=["GET"]),
-        Route("/readyz", api.readyz, methods=["GET"]),
+        *health_routes(api.readiness, components.metrics),
         Route("/.well-known/openid-configuration", api.discovery, methods=["GET"]),
         Route("/{instance_id}/.well-known/openid-configuration", api.discovery, methods=["GET"]),
         Route("/{instance_id}/keys", api.jwks, methods=["GET"]),
@@ -411,13 +432,24 @@ async def not_found_handler(request: Request, exc: Any) -> Response:
     error: AwsError = (
         NotFound("no such resource") if status == 404 else InvalidRequest("method not allowed")
     )
-    response = restjson.error_response(error, str(uuid.uuid4()))
+    response = restjson.error_response(error, request_record(request.scope).request_id)
     response.status_code = status if status in (404, 405) else 400
     return response
 
 
+def internal_error(request_id: str) -> Response:
+    return restjson.error_response(InternalServer("an internal error occurred"), request_id)
+
+
 def build_starlette(components: Components) -> Starlette:
+    observe = Middleware(
+        ObserveRequests,
+        fallback=internal_error,
+        metrics=components.metrics,
+        access_log=components.access_log,
+    )
     return Starlette(
         routes=build_routes(components),
+        middleware=[observe],
         exception_handlers={404: not_found_handler, 405: not_found_handler},
     )

@@ -47,6 +47,7 @@ from typing import Any, TypeAlias
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from ssooidc.observability import metrics
 from ssooidc.services.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -408,8 +409,10 @@ class IssuerKeyCache:
         try:
             async with asyncio.timeout(self._timeout):
                 if state.jwks_uri is None or now - state.discovery_at >= self._ttl:
+                    metrics.issuer_fetch(issuer_url, "discovery")
                     state.jwks_uri = await self._discover(issuer_url)
                     state.discovery_at = now
+                metrics.issuer_fetch(issuer_url, "jwks")
                 jwks = parse_jwks(await self._get_json(state.jwks_uri, "JWKS"))
         except TimeoutError:
             message = f"fetching the keys of issuer {issuer_url} timed out after {self._timeout} s"
@@ -420,6 +423,7 @@ class IssuerKeyCache:
             state.error, state.error_at = None, _NEVER
             return
         log.warning("trusted token issuer keys unavailable: %s", message)
+        metrics.issuer_fetch_failed(issuer_url)
         state.error, state.error_at = message, now
         raise IssuerKeyError(message)
 

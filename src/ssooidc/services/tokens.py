@@ -283,10 +283,6 @@ def consume_code(conn: Connection, code: str, family_id: str, now: float) -> boo
 # -- assertion replay ---------------------------------------------------------------------
 
 
-def assertion_seen(conn: Connection, issuer: str, jti: str) -> bool:
-    return records.assertion_seen(conn, issuer, jti)
-
-
 def remember_assertion(conn: Connection, issuer: str, jti: str, expires_at: float) -> bool:
     """Record (iss, jti); False when it was exchanged before (on any instance)."""
     return records.remember_assertion(conn, issuer, jti, expires_at)

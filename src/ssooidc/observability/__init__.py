@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics summed over worker processes, JSON logs, store readiness."""
