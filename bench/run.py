@@ -688,25 +688,29 @@ class Ssooidc:
             drop_database(self.options.postgres, self._made_database)
             self._made_database = None
 
-    def outcomes(self) -> Counter[str]:
-        """CreateTokenWithIAM answers by status and error type, from the server's log."""
-        counts: Counter[str] = Counter()
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The server log's JSON records (the start-up banner's plain lines are skipped)."""
         for line in self.log.read_text(errors="replace").splitlines():
-            if line.startswith("CreateTokenWithIAM "):
-                parts = line.split()
-                counts[f"{parts[1]} {parts[2]}" if parts[2] != "-" else parts[1]] += 1
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    yield json.loads(line)
+
+    def outcomes(self) -> Counter[str]:
+        """CreateTokenWithIAM answers by status and error code, from the access log."""
+        counts: Counter[str] = Counter()
+        for record in self.records():
+            if record.get("operation") == "CreateTokenWithIAM" and "status" in record:
+                error = record.get("error")
+                counts[f"{record['status']} {error}" if error else str(record["status"])] += 1
         return counts
 
     def exceptions(self) -> Counter[str]:
-        """The exceptions of the tracebacks in the server's log (a 500 is a server bug)."""
+        """The exceptions the server logged (a 500 is a server bug)."""
         counts: Counter[str] = Counter()
-        in_traceback = False
-        for line in self.log.read_text(errors="replace").splitlines():
-            if line.startswith("Traceback (most recent call last)"):
-                in_traceback = True
-            elif in_traceback and line and not line[0].isspace():
-                counts[line[:300]] += 1
-                in_traceback = False
+        for record in self.records():
+            text = record.get("exception")
+            if isinstance(text, str) and text.strip():
+                counts[text.strip().splitlines()[-1][:300]] += 1
         return counts
 
 
