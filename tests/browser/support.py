@@ -8,6 +8,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +34,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: where the pages' screenshots go: docs/screenshots only when asked for with
+#: SSOOIDC_SCREENSHOTS=1 (so that a test run leaves the tracked images alone)
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("SSOOIDC_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / f"ssooidc-screenshots-{os.getpid()}"
+)
 PASSWORD = "correct horse battery staple"
 CALLBACK = "http://127.0.0.1/oauth/callback"
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
