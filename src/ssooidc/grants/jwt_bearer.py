@@ -58,7 +58,7 @@ class JwtBearerGrant:
             users = identity_store.find_users_by_attribute(conn, store_path, claims.attribute_value)
             if len(users) != 1:
                 raise InvalidGrant("the assertion does not identify exactly one enabled user")
-            user = service.check_user(conn, app, users[0].user_id)
+            user = service.check_user(conn, app, users[0].user_id, users[0])
             scopes = service.scopes(request.scope, app.all_scopes())
             family = tokens.start_family(
                 conn,

@@ -109,9 +109,14 @@ class TokenService:
         return app
 
     @staticmethod
-    def check_user(conn: Connection, app: Application, user_id: str) -> IdentityUser:
-        """Row 9: the user exists, is enabled and, where required, is assigned."""
-        user = identity_store.get_user(conn, user_id)
+    def check_user(
+        conn: Connection, app: Application, user_id: str, known: IdentityUser | None = None
+    ) -> IdentityUser:
+        """Row 9: the user exists, is enabled and, where required, is assigned. ``known``: the
+        user as read in this transaction already (no second read)."""
+        user = known if known is not None and known.user_id == user_id else None
+        if user is None:
+            user = identity_store.get_user(conn, user_id)
         if user is None or not user.enabled:
             raise AccessDenied("the user does not exist or is disabled")
         if app.assignment_required and user_id not in app.assigned_users:
