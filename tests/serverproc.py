@@ -1,23 +1,30 @@
-"""A real ``ssooidc serve`` process for the tests, and what they need around it."""
+"""A real ``ssooidc serve`` process for the tests, and what they need around it: the plugin's
+``SubprocessServer`` (``ssooidc.testing``) with the suite's fixed administrator key, its store
+(``tests.stores``) and this process's whole environment."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
-import yaml
 from botocore.config import Config
 
+from ssooidc.testing.endpoint import Credentials
+from ssooidc.testing.server import SubprocessServer, free_port
 from tests import stores
+
+__all__ = [
+    "ACCOUNT",
+    "ADMIN_KEY_ID",
+    "ADMIN_SECRET",
+    "NO_RETRY",
+    "REGION",
+    "ServerProcess",
+    "free_port",
+]
 
 ADMIN_KEY_ID = "AKIAADMINTESTKEY0001"
 ADMIN_SECRET = "admin-secret-access-key-for-tests-0001"
@@ -26,13 +33,7 @@ ACCOUNT = "111122223333"
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
+class ServerProcess(SubprocessServer):
     """``ssooidc serve`` on a free loopback port with its own data directory."""
 
     def __init__(
@@ -45,89 +46,39 @@ class ServerProcess:
         workers: int = 1,
         database_url: str | None = None,
     ) -> None:
-        self.data_dir = data_dir
-        #: the store: SQLite in ``data_dir`` or, when the suite runs on PostgreSQL, a new
-        #: database of its own (several servers may be given one URL to share it)
-        self.database_url = database_url or stores.new_database(data_dir)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.tenant = tenant
-        self.extra_args = extra_args or []
-        self.env = dict(env or {})
-        self.workers = workers
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / "server.log"
+        super().__init__(
+            data_dir,
+            tenant=tenant,
+            extra_args=extra_args or [],
+            workers=workers,
+            #: SQLite in ``data_dir`` or, when the suite runs on PostgreSQL, a new database of
+            #: its own (several servers may be given one URL to share it)
+            database_url=database_url or stores.new_database(data_dir),
+            admin=Credentials(ADMIN_KEY_ID, ADMIN_SECRET),
+            inherit_ssooidc_env=True,
+            test_defaults=False,
+        )
+        #: variables for the child on top of this process's environment (read at each start)
+        self.env = dict(env or {})  # type: ignore[assignment,method-assign]
+
+    def child_env(self) -> dict[str, str]:
+        return {**super().child_env(), **self.env}
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            sys.executable,
-            "-m",
-            "ssooidc",
-            "serve",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--workers",
-            str(self.workers),
-            *self.extra_args,
-        ]
-        if "--database-url" not in self.extra_args:
-            args += ["--database-url", self.database_url]
-        if self.tenant is not None:
-            config = self.data_dir / "tenant.yaml"
-            config.write_text(yaml.safe_dump(dict(self.tenant)))
-            args += ["--config", str(config)]
-        env = {
-            **os.environ,
-            "SSOOIDC_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
-            "SSOOIDC_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
-            **self.env,
-        }
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ssooidc exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"ssooidc did not become ready:\n{self.log()}")
-
-    def store_args(self) -> list[str]:
-        """The options that point another ``ssooidc`` command at this server's store."""
-        return ["--data-dir", str(self.data_dir), "--database-url", self.database_url]
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        super().start(timeout)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        code = self.proc.returncode
-        self.proc = None
-        return code
+        return super().stop(sig)
 
-    def client(
+    def client(  # type: ignore[override]
         self,
         service: str,
         key_id: str = ADMIN_KEY_ID,
         secret: str = ADMIN_SECRET,
         token: str | None = None,
     ) -> Any:
+        """A new boto3 client each time (tests register event handlers on theirs)."""
         return boto3.client(
             service,
             endpoint_url=self.url,

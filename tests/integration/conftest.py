@@ -30,6 +30,7 @@ from ssooidc.services.instance import bump_generation
 from ssooidc.store import tables
 from ssooidc.store.engine import Store
 from ssooidc.testing.idp import TestIdentityProvider
+from tests import stores
 from tests.serverproc import ACCOUNT, NO_RETRY, REGION, ServerProcess
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -584,3 +585,10 @@ def scope_targets(tenant_: Tenant, app: str, scope: str, targets: list[str]) -> 
         with tenant_.store.write_sync() as conn:
             conn.execute(update(table).where(*where).values(authorized_targets=old))
             bump_generation(conn)
+
+
+@pytest.fixture(scope="session")
+def ssooidc_database_url() -> str | None:
+    """The plugin's ``ssooidc_server`` runs on the suite's store too: on the PostgreSQL run it
+    gets a new database on that server (the plugin makes and drops it)."""
+    return stores.POSTGRES if stores.on_postgresql() else None

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import secrets
 import socket
 import threading
@@ -51,6 +52,7 @@ _EC_CURVES: dict[str, tuple[str, ec.EllipticCurve, int]] = {
     "ES512": ("P-521", ec.SECP521R1(), 66),
 }
 _RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+_CA_KEY_FILE = "ca-key.pem"
 
 
 def _b64url(data: bytes) -> str:
@@ -81,6 +83,25 @@ class CertificateAuthority:
         self._key = key
         self.certificate = cert
         self.ca_path = ca_path
+
+    @classmethod
+    def load_or_create(cls, directory: Path) -> CertificateAuthority:
+        """The CA kept in ``directory`` (``ca.pem``, ``ca-key.pem``), made there when missing
+        or within a month of its end.
+
+        A server started apart from the tests (``SSL_CERT_FILE=<directory>/ca.pem``) then
+        trusts every identity provider that later test runs start with this CA."""
+        cert_path, key_path = directory / "ca.pem", directory / _CA_KEY_FILE
+        if cert_path.exists() and key_path.exists():
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise ValueError(f"{key_path} does not hold an EC private key")
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            if cert.not_valid_after_utc > _utcnow() + dt.timedelta(days=31):
+                return cls(key, cert, cert_path)
+        made = cls.create(directory)
+        _write_private_key(key_path, made._key)
+        return made
 
     @classmethod
     def create(cls, directory: Path) -> CertificateAuthority:
@@ -156,15 +177,21 @@ class CertificateAuthority:
         cert_path = directory / f"server-{stem}.pem"
         key_path = directory / f"server-{stem}-key.pem"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.touch(mode=0o600)
-        key_path.write_bytes(
+        _write_private_key(key_path, key)
+        return cert_path, key_path
+
+
+def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """A private key as unencrypted PKCS#8 PEM in a file only its owner may read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(
             key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
         )
-        return cert_path, key_path
 
 
 class SigningKey:
@@ -298,6 +325,8 @@ class TestIdentityProvider:
         self.reset()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        #: the issuer URL when another server serves this provider's ``app()`` (IssuerHost)
+        self.mounted_at: str | None = None
         self._socket: socket.socket | None = None
 
     def reset(self) -> None:
@@ -322,6 +351,8 @@ class TestIdentityProvider:
     @property
     def issuer_url(self) -> str:
         """``https://<host>:<port>``; the port is known once started."""
+        if self.mounted_at is not None:
+            return self.mounted_at
         if self._socket is None:
             raise RuntimeError("the identity provider is not started")
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -378,9 +409,12 @@ class TestIdentityProvider:
         kid: str | None = None,
         alg: str | None = None,
         extra_headers: Mapping[str, Any] | None = None,
+        key: SigningKey | None = None,
         **claims: Any,
     ) -> str:
-        """A signed assertion; ``claims`` are merged last and a None value removes a claim."""
+        """A signed assertion; ``claims`` are merged last and a None value removes a claim.
+
+        ``key`` signs instead of the current key (one not in the JWKS makes an unknown key)."""
         iat = int(time.time()) if issued_at is None else issued_at
         body: dict[str, Any] = {
             "iss": self.issuer_url,
@@ -395,7 +429,7 @@ class TestIdentityProvider:
         if not_before is not None:
             body["nbf"] = not_before
         body.update(claims)
-        key = self.signing_key
+        key = key or self.signing_key
         header: dict[str, Any] = {"alg": alg or key.alg, "typ": "JWT", "kid": kid or key.kid}
         header.update(extra_headers or {})
         return key.sign(
@@ -403,6 +437,10 @@ class TestIdentityProvider:
             {k: v for k, v in body.items() if v is not None},
             alg=alg,
         )
+
+    def app(self) -> Starlette:
+        """The ASGI app that serves discovery and the JWKS, for a server of one's own."""
+        return self._app()
 
     def _app(self) -> Starlette:
         """The Starlette application serving discovery and the JWKS."""
@@ -440,10 +478,13 @@ class TestIdentityProvider:
 
     def start(self) -> None:
         """Serve in a background thread and return once it accepts connections."""
-        if self._server is not None:
-            raise RuntimeError("the identity provider is already started")
+        if self._server is not None or self.mounted_at is not None:
+            raise RuntimeError("the identity provider is already served")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.create_server((self.host, self.port), family=family)
+        # Accepted connections inherit this: without it a response written in two parts (head,
+        # body) waits for the client's delayed ACK, some 40 ms a request.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = sock.getsockname()[1]
         self._socket = sock
         tls_files: dict[str, Any] = {}
