@@ -827,7 +827,7 @@ def load(
     if database_tree and "rps" in row:
         tick = os.sysconf("SC_CLK_TCK")
         cores = (
-            sum(after[p][2] - before[p][2] for p in database_tree if p in before and p in after)
+            sum(after[p][2] - before.get(p, ("", 0, 0))[2] for p in database_tree if p in after)
             / tick
             / elapsed
         )

@@ -169,7 +169,6 @@ def measure(
         for server in servers:
             assert server.process is not None
             pids |= bench.descendants(server.process.pid, ticks)
-        database = bench.postgres_pids(ticks) if a.store == "postgresql" else set()
         before, started = bench.process_ticks(), time.monotonic()
         loads = [
             wrk(s.port, f, per_instance_conns, a.duration, offset)
@@ -177,6 +176,8 @@ def measure(
         ]
         results = [result(w) for w in loads]
         after, elapsed = bench.process_ticks(), time.monotonic() - started
+        # every PostgreSQL process, backends that started during the run included
+        database = bench.postgres_pids(after) if a.store == "postgresql" else set()
     finally:
         for server in servers:
             server.stop()
@@ -186,7 +187,7 @@ def measure(
 
     def cores(group: set[int]) -> float:
         return (
-            sum(after[p][2] - before[p][2] for p in group if p in before and p in after)
+            sum(after[p][2] - before.get(p, ("", 0, 0))[2] for p in group if p in after)
             / tick
             / elapsed
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -140,8 +141,16 @@ def maintenance_jobs(
     ]
 
 
-def build_app(settings: Settings) -> Starlette:
-    """The ASGI app of one worker process."""
+def build_app(
+    settings: Settings,
+    *,
+    issuer_tls: ssl.SSLContext | None = None,
+    freeze_heap: bool = True,
+) -> Starlette:
+    """The ASGI app of one worker process. ``issuer_tls``: the TLS trust for fetching trusted
+    token issuers' keys (default: ``SSL_CERT_FILE`` or the system store). ``freeze_heap``:
+    keep what start-up made out of the cyclic collector (right for a server process, not for
+    an app served inside a test process)."""
     # Before any store exists, so that everything below records into this process's metrics
     # (summed with the other workers' when ``prepare_serving`` named a directory).
     process_metrics = metrics.install(os.environ.get(metrics.MULTIPROCESS_ENV))
@@ -158,7 +167,11 @@ def build_app(settings: Settings) -> Starlette:
         id_token_alg=settings.id_token_alg,
         development=settings.development,
     )
-    issuer_keys = IssuerKeyCache(allow_http_loopback=settings.development, clock=clock)
+    issuer_keys = IssuerKeyCache(
+        allow_http_loopback=settings.development,
+        clock=clock,
+        verify=issuer_tls if issuer_tls is not None else True,
+    )
     service = TokenService(store, box, policy, clock, issuer_keys)
     readiness = StoreReadiness(store)
     components = Components(
@@ -191,8 +204,9 @@ def build_app(settings: Settings) -> Starlette:
         checkpointer.start()
         # Everything made at start-up lives as long as the process: keep it out of the cyclic
         # collector's way, so that collections during requests stay short.
-        gc.collect()
-        gc.freeze()
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         maintenance.start()
         yield
         await maintenance.stop()

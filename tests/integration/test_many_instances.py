@@ -58,11 +58,11 @@ def cluster(
         )
         for n in range(INSTANCES)
     ]
-    with ThreadPoolExecutor(INSTANCES) as pool:  # concurrent bootstraps of one empty store
-        started = list(pool.map(lambda s: s.start(), servers))
     store = Store(url)
     box = SecretBox(base64.urlsafe_b64decode(key + "="))
     try:
+        with ThreadPoolExecutor(INSTANCES) as pool:  # concurrent bootstraps of one empty store
+            started = list(pool.map(lambda s: s.start(), servers))
         admin = started[0].client("sso-admin")
         instance = admin.list_instances()["Instances"][0]
         apps = {

@@ -7,6 +7,7 @@ locks. A restart forgets the counts."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,13 @@ from ssooidc.store import tables as t
 HASHER = PasswordHasher()  # argon2id with argon2-cffi's RFC 9106 low-memory profile
 MAX_PASSWORD = 1024
 MAX_TRACKED = 10_000
-# Verified when the user does not exist or has no password, so both take as long as a miss.
-_DUMMY_HASH = HASHER.hash("ssooidc: no such user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the user does not exist or has no password, so both take as long as a
+    miss. Made on first use: hashing costs a quarter second, which a start need not pay."""
+    return HASHER.hash("ssooidc: no such user")
 
 
 def hash_password(password: str) -> str:
@@ -74,7 +80,7 @@ def verify(stored: str | None, password: str) -> bool:
     if len(password) > MAX_PASSWORD:
         password = password[:MAX_PASSWORD]
     try:
-        return HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return HASHER.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

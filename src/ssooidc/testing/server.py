@@ -11,7 +11,6 @@ key cache of trusted token issuers gets a TLS context that trusts the CA as well
 from __future__ import annotations
 
 import configparser
-import gc
 import http.client
 import os
 import signal
@@ -30,8 +29,6 @@ from ssooidc.testing.databases import sqlite_url
 from ssooidc.testing.endpoint import Credentials, Endpoint
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
-
     from ssooidc.config import Settings
 
 __all__ = ["InProcessServer", "LocalServer", "SubprocessServer", "free_port"]
@@ -266,13 +263,9 @@ class InProcessServer(LocalServer):
             self.url = f"http://127.0.0.1:{self.port}"
         settings = self.settings()
         self._admin = self._bootstrap(settings)
-        app = build_app(settings)
-        if self.issuer_ca is not None:
-            _trust_issuer_ca(app, settings, self.issuer_ca)
+        # No frozen heap: in a test process it would keep the tests' garbage forever.
+        app = build_app(settings, issuer_tls=_issuer_tls(self.issuer_ca), freeze_heap=False)
         self._served = ServedApp(app, port=self.port, lifespan="on").start(timeout)
-        # The app freezes what exists at its start-up out of the cyclic collector, which suits
-        # a server process; here it would keep the test process's garbage forever.
-        gc.unfreeze()
         self.started_in = time.perf_counter() - began
         return self
 
@@ -339,30 +332,13 @@ def _bundle_with(ca: Path, directory: Path) -> Path:
     return bundle
 
 
-def _trust_issuer_ca(app: Starlette, settings: Settings, ca: Path) -> None:
-    """Give the app's key cache of trusted token issuers a TLS context that trusts ``ca`` as
-    well as what ``build_app`` trusts (``SSL_CERT_FILE`` or the system store).
+def _issuer_tls(ca: Path | None) -> ssl.SSLContext | None:
+    """A TLS context that trusts ``ca`` as well as what the server trusts by default
+    (``SSL_CERT_FILE`` or the system store), for the app's fetches of issuers' keys."""
+    if ca is None:
+        return None
+    from ssooidc.services.issuers import default_ssl_context
 
-    ``build_app`` offers no hook for this, so the token service is found through the routes
-    it serves; the cache is replaced before the first request."""
-    from ssooidc.services.issuers import IssuerKeyCache, default_ssl_context
-    from ssooidc.services.token_service import TokenService
-
-    services = {
-        id(service): service
-        for route in app.routes
-        if isinstance(
-            service := getattr(
-                getattr(getattr(route, "endpoint", None), "__self__", None), "service", None
-            ),
-            TokenService,
-        )
-    }
-    if len(services) != 1:
-        raise RuntimeError("the token service of the in-process app was not found")
-    (service,) = services.values()
     context = default_ssl_context()
     context.load_verify_locations(cafile=str(ca))
-    service.issuer_keys = IssuerKeyCache(
-        allow_http_loopback=settings.development, clock=service.clock, verify=context
-    )
+    return context
