@@ -14,6 +14,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
+from ssooidc import demo, tenant
 from ssooidc.config import Settings, settings_from
 from ssooidc.http.pages import BrowserOptions
 from ssooidc.http.routes import Components, build_starlette
@@ -94,6 +95,26 @@ def bootstrap(settings: Settings, store: Store, box: SecretBox) -> Bootstrap:
     if made is not None:
         write_credentials(credentials_file, made, settings.region)
     return Bootstrap(instance, made, bool(wanted_id and wanted_secret), credentials_file)
+
+
+def prepare_store(settings: Settings, store: Store, box: SecretBox) -> Bootstrap:
+    """What a server does before it serves: migrate and bootstrap, then load the demo tenant
+    and apply the tenant file. The start-up lock is held throughout, so that instances
+    started at once on one store take their turns. Raises ``TenantError`` for a bad tenant
+    file and ``InvalidTag`` when the at-rest key does not open the store's secrets."""
+    with store.startup_lock():
+        started = bootstrap(settings, store, box)
+        if settings.demo:
+            demo.load(settings, store, box)
+        if settings.config:
+            tenant.apply(
+                store,
+                box,
+                tenant.load_file(Path(settings.config)),
+                region=settings.region,
+                development=settings.development,
+            )
+    return started
 
 
 def _has_keys(conn: object, principal_arn: str) -> bool:

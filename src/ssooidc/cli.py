@@ -51,26 +51,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ssooidc.app import bootstrap, open_store, prepare_serving
-    from ssooidc.tenant import TenantError, apply, load_file
+    from ssooidc.app import open_store, prepare_serving, prepare_store
+    from ssooidc.tenant import TenantError
 
     settings = _settings(args)
     prepare_serving(settings)
     store, box = open_store(settings)
     try:
-        # Instances started at once on one store take their turns here.
-        with store.startup_lock():
-            started = bootstrap(settings, store, box)
-            if settings.demo:
-                demo.load(settings, store, box)
-            if settings.config:
-                apply(
-                    store,
-                    box,
-                    load_file(Path(settings.config)),
-                    region=settings.region,
-                    development=settings.development,
-                )
+        started = prepare_store(settings, store, box)
     except TenantError as exc:
         print(f"ssooidc: the tenant file was not applied: {exc}", file=sys.stderr)
         return 2

@@ -271,23 +271,12 @@ class InProcessServer(LocalServer):
 
     def _bootstrap(self, settings: Settings) -> Credentials:
         """What ``ssooidc serve`` does before it serves: migrate, bootstrap, demo, tenant."""
-        from ssooidc import demo
-        from ssooidc.app import bootstrap, open_store
-        from ssooidc.tenant import TenantError, apply, load_file
+        from ssooidc.app import open_store, prepare_store
+        from ssooidc.tenant import TenantError
 
         store, box = open_store(settings)
         try:
-            started = bootstrap(settings, store, box)
-            if settings.demo:
-                demo.load(settings, store, box)
-            if settings.config:
-                apply(
-                    store,
-                    box,
-                    load_file(Path(settings.config)),
-                    region=settings.region,
-                    development=settings.development,
-                )
+            started = prepare_store(settings, store, box)
         except TenantError as exc:
             raise RuntimeError(f"the tenant file was not applied: {exc}") from None
         finally:
