@@ -95,9 +95,9 @@ def _bump(conn: Connection) -> int:
 
 
 def test_concurrent_writes_commit_together_and_a_failure_undoes_only_its_own(
-    tmp_path: Path,
+    empty_store_url: str,
 ) -> None:
-    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store = Store(empty_store_url)
     store.migrate()
 
     def insert(jti: str, fail: bool) -> Callable[[Connection], str]:
@@ -161,3 +161,48 @@ def test_a_write_that_misuses_the_toolkit_fails_its_batch_and_the_next_batch_wor
     store.dispose()
     assert isinstance(failed, Exception)
     assert after == 1
+
+
+def test_an_atomic_write_that_breaks_the_transaction_fails_its_whole_batch(
+    empty_store_url: str,
+) -> None:
+    """Atomic writes run without a savepoint of their own. One whose statement fails would
+    leave a PostgreSQL transaction unable to commit: then no write of its batch may be
+    reported done (each is run again alone or fails), and nothing half-done is committed."""
+    store = Store(empty_store_url)
+    store.migrate()
+
+    def insert(jti: str) -> Callable[[Connection], str]:
+        def work(conn: Connection) -> str:
+            hot(conn).run(
+                conn,
+                "INSERT INTO assertion_replay (issuer, jti, expires_at) VALUES (?, ?, 0)",
+                ("i", jti),
+            )
+            return jti
+
+        return work
+
+    def broken(conn: Connection) -> str:
+        hot(conn).run(
+            conn,
+            "INSERT INTO assertion_replay (issuer, jti, expires_at) VALUES (?, ?, 0)",
+            ("i", "j0"),  # a duplicate key: the statement fails
+        )
+        return "broken"
+
+    async def scenario() -> list[object]:
+        first = await store.run_write(insert("j0"), atomic=True)
+        jobs = [store.run_write(insert(f"j{i}"), atomic=True) for i in range(1, 4)]
+        jobs.insert(1, store.run_write(broken, atomic=True))
+        return [first, *await asyncio.gather(*jobs, return_exceptions=True)]
+
+    results = asyncio.run(scenario())
+    with store.read() as conn:
+        stored = {r[0] for r in conn.exec_driver_sql("SELECT jti FROM assertion_replay").all()}
+    store.dispose()
+    done = {r for r in results if isinstance(r, str)}
+    assert "broken" not in done
+    # whatever was reported done is stored, and nothing else
+    assert done == stored
+    assert "j0" in stored

@@ -50,28 +50,42 @@ class JwtBearerGrant:
         with_refresh = "refresh_token" in app.grants
 
         def write(conn: Connection) -> tokens.IssuedTokens:
-            # The replay marker first (row 8), then the user (row 9) and the scopes (row 10),
-            # all in the one write: a refusal after the marker rolls the marker back with it,
-            # and on PostgreSQL every round trip happens off the event loop.
-            if not tokens.remember_assertion(conn, unverified.iss, claims.jti, claims.exp + LEEWAY):
-                raise InvalidGrant("the assertion was already exchanged (jti replayed)")
+            # Replay (row 8), then the user (row 9) and the scopes (row 10), all read before
+            # the one statement that writes the replay marker, the family and its tokens
+            # together: a refusal writes nothing, so the write needs no savepoint.
+            replayed = InvalidGrant("the assertion was already exchanged (jti replayed)")
+            if tokens.assertion_seen(conn, unverified.iss, claims.jti):
+                raise replayed
             users = identity_store.find_users_by_attribute(conn, store_path, claims.attribute_value)
             if len(users) != 1:
                 raise InvalidGrant("the assertion does not identify exactly one enabled user")
             user = service.check_user(conn, app, users[0].user_id, users[0])
             scopes = service.scopes(request.scope, app.all_scopes())
-            family = tokens.start_family(
-                conn,
+            family = tokens.Family(
+                family_id=tokens.new_family_id(),
                 application_arn=app.arn,
                 user_id=user.user_id,
                 origin="jwt_bearer",
                 issuer_arn=issuer.arn,
                 auth_time=now,
                 expires_at=now + service.policy.session_duration,
+                revoked=False,
             )
-            return tokens.issue_tokens(conn, family, scopes, with_refresh=with_refresh, now=now)
+            issued = tokens.issue_for_assertion(
+                conn,
+                issuer=unverified.iss,
+                jti=claims.jti,
+                marker_expires_at=claims.exp + LEEWAY,
+                family=family,
+                scopes=scopes,
+                with_refresh=with_refresh,
+                now=now,
+            )
+            if issued is None:  # exchanged by a racing request meanwhile
+                raise replayed
+            return issued
 
-        issued = await service.store.run_write(write)
+        issued = await service.store.run_write(write, atomic=True)
         metrics.tokens_issued("jwt-bearer")
         return service.response(
             catalog,

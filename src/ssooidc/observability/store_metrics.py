@@ -16,18 +16,17 @@ T = TypeVar("T")
 
 
 class ObservedStore(Store):
-    """A Store whose ``run_write`` is timed: on SQLite that is the wait for the group commit
-    and the database's write lock plus the commit; on PostgreSQL a pooled connection, the
-    statements and the commit."""
+    """A Store whose ``run_write`` is timed: the wait for the group commit, the statements
+    and the commit (on SQLite also the wait for the database's write lock)."""
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self._kind = "sqlite" if self.is_sqlite else "postgresql"
 
-    async def run_write(self, work: Callable[[Connection], T]) -> T:
+    async def run_write(self, work: Callable[[Connection], T], *, atomic: bool = False) -> T:
         started = time.perf_counter()
         try:
-            return await super().run_write(work)
+            return await super().run_write(work, atomic=atomic)
         finally:
             metrics.store_write(self._kind, time.perf_counter() - started)
 

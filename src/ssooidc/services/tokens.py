@@ -8,6 +8,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -100,36 +101,76 @@ def issue_tokens(
     access_lifetime: int = ACCESS_TOKEN_LIFETIME,
 ) -> IssuedTokens:
     """An access token (and a refresh token) in ``family``; only their hashes are stored."""
+    issued, rows = _new_tokens(family, scopes, with_refresh, now, access_lifetime)
+    records.insert_tokens(
+        conn, [(digest, kind, family.family_id, *rest) for digest, kind, *rest in rows]
+    )
+    return issued
+
+
+def _new_tokens(
+    family: Family,
+    scopes: tuple[str, ...],
+    with_refresh: bool,
+    now: float,
+    access_lifetime: int,
+) -> tuple[IssuedTokens, list[tuple[Any, ...]]]:
+    """New tokens of ``family`` and their rows: (hash, kind, application, scopes, issued,
+    expires), without the family id."""
     access = new_secret("aoa")
     refresh = new_secret("aor") if with_refresh else None
     scope_text = " ".join(scopes)
     access_expires = min(now + access_lifetime, family.expires_at)
-    rows = [
-        (
-            token_hash(access),
-            "access",
-            family.family_id,
-            family.application_arn,
-            scope_text,
-            now,
-            access_expires,
-        )
+    rows: list[tuple[Any, ...]] = [
+        (token_hash(access), "access", family.application_arn, scope_text, now, access_expires)
     ]
     if refresh is not None:
         rows.append(
             (
                 token_hash(refresh),
                 "refresh",
-                family.family_id,
                 family.application_arn,
                 scope_text,
                 now,
                 family.expires_at,
             )
         )
-    records.insert_tokens(conn, rows)
     # A family ending within the hour cuts its access token short (and says so in expiresIn).
-    return IssuedTokens(access, refresh, family, scopes, max(0, round(access_expires - now)))
+    issued = IssuedTokens(access, refresh, family, scopes, max(0, round(access_expires - now)))
+    return issued, rows
+
+
+def issue_for_assertion(
+    conn: Connection,
+    *,
+    issuer: str,
+    jti: str,
+    marker_expires_at: float,
+    family: Family,
+    scopes: tuple[str, ...],
+    with_refresh: bool,
+    now: float,
+) -> IssuedTokens | None:
+    """Record the assertion's (iss, jti) and start ``family`` with its tokens, all or
+    nothing: None, with nothing written, when the assertion was exchanged already (by any
+    request, on any instance)."""
+    issued, rows = _new_tokens(family, scopes, with_refresh, now, ACCESS_TOKEN_LIFETIME)
+    family_row = (
+        family.family_id,
+        family.application_arn,
+        family.user_id,
+        family.origin,
+        family.issuer_arn,
+        family.auth_time,
+        family.expires_at,
+    )
+    if not records.start_family_once(conn, (issuer, jti, marker_expires_at), family_row, rows):
+        return None
+    return issued
+
+
+def assertion_seen(conn: Connection, issuer: str, jti: str) -> bool:
+    return records.assertion_seen(conn, issuer, jti)
 
 
 def find_token(conn: Connection, token: str, kind: str) -> StoredToken | None:

@@ -135,14 +135,20 @@ class Store:
         with _finish(conn) as c:
             yield c
 
-    async def run_write(self, work: Callable[[Connection], T]) -> T:
+    async def run_write(self, work: Callable[[Connection], T], *, atomic: bool = False) -> T:
         """Run ``work`` in a write transaction and return its result once it has committed.
 
         ``work`` is synchronous and uses only ``records`` statements. On SQLite the writes of
         the requests in flight in this process are committed together (group commit): each
         runs in a savepoint of one transaction, so one's failure undoes only its own writes,
-        and every caller is answered after the one commit that makes its writes durable."""
+        and every caller is answered after the one commit that makes its writes durable.
+
+        ``atomic``: ``work`` writes nothing when it raises (every refusal comes before its
+        first write, and that write is one statement), so on PostgreSQL it needs no savepoint
+        of its own: two round trips fewer."""
         loop = asyncio.get_running_loop()
+        if atomic:
+            work = _Atomic(work)
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((work, future))
         if self._drainer is None or self._drainer.done() or self._drainer_loop is not loop:
@@ -228,7 +234,8 @@ class Store:
             if several:
                 _pg_command(raw, b"BEGIN")  # psycopg sees the open transaction and adds none
             for work in works:
-                if several:
+                guarded = several and not isinstance(work, _Atomic)
+                if guarded:
                     _pg_command(raw, b"SAVEPOINT w")
                 try:
                     outcomes.append((True, work(conn)))
@@ -238,13 +245,17 @@ class Store:
                     failed = True
                 if conn.in_transaction():
                     raise RuntimeError("run_write work must use records statements only")
-                if several:
+                if guarded:
                     _pg_command(
                         raw, b"ROLLBACK TO SAVEPOINT w" if failed else b"RELEASE SAVEPOINT w"
                     )
-                elif failed:
+                elif failed and not several:
                     raw.rollback()
                     return outcomes
+            if raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                # A statement failed outside a savepoint: PostgreSQL would turn the COMMIT
+                # into a ROLLBACK, and the writes reported done above would be lost.
+                raise RuntimeError("a write of the batch failed its transaction")
             raw.commit()
             return outcomes
         except Exception as exc:
@@ -386,6 +397,18 @@ def _finish(conn: Connection) -> Iterator[Connection]:
         conn.commit()
     finally:
         conn.close()
+
+
+class _Atomic:
+    """A ``run_write`` work that writes nothing when it raises (see ``run_write``)."""
+
+    __slots__ = ("work",)
+
+    def __init__(self, work: Callable[[Connection], Any]) -> None:
+        self.work = work
+
+    def __call__(self, conn: Connection) -> Any:
+        return self.work(conn)
 
 
 def _pg_command(raw: Any, command: bytes) -> None:

@@ -20,7 +20,8 @@ class HotStatements:
     """Plain-SQL access to tokens, codes, families, replay markers and user lookups."""
 
     def __init__(self, dialect: str) -> None:
-        self._marker = "?" if dialect == "sqlite" else "%s"
+        self.is_sqlite = dialect == "sqlite"
+        self._marker = "?" if self.is_sqlite else "%s"
 
     def _sql(self, text: str) -> str:
         return text if self._marker == "?" else text.replace("?", self._marker)

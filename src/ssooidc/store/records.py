@@ -129,6 +129,47 @@ def consume_code(conn: Connection, digest: bytes, family_id: str, now: float) ->
 # -- assertion replay ---------------------------------------------------------------------
 
 
+def assertion_seen(conn: Connection, issuer: str, jti: str) -> bool:
+    return (
+        hot(conn).one(
+            conn, "SELECT 1 FROM assertion_replay WHERE issuer = ? AND jti = ?", (issuer, jti)
+        )
+        is not None
+    )
+
+
+def start_family_once(
+    conn: Connection,
+    marker: Sequence[Any],
+    family: Sequence[Any],
+    tokens: Sequence[Sequence[Any]],
+) -> bool:
+    """The replay marker (issuer, jti, expires_at), then the family (``FAMILY_COLUMNS``) and
+    its tokens (as ``insert_tokens`` without the family id), only when the marker is new:
+    False, with nothing written, when (iss, jti) was recorded already. On PostgreSQL it is
+    one statement, so a refusal leaves the transaction as it was."""
+    statements = hot(conn)
+    if statements.is_sqlite:
+        if not remember_assertion(conn, *marker):
+            return False
+        family_id = family[0]
+        insert_family(conn, family)
+        insert_tokens(conn, [(t[0], t[1], family_id, *t[2:]) for t in tokens])
+        return True
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(tokens))
+    sql = (
+        "WITH r AS (INSERT INTO assertion_replay (issuer, jti, expires_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (issuer, jti) DO NOTHING RETURNING 1), "
+        f"f AS (INSERT INTO token_families ({FAMILY_COLUMNS}) "
+        "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM r) RETURNING family_id) "
+        "INSERT INTO tokens (token_hash, kind, family_id, application_arn, scopes, issued_at, "
+        "expires_at) SELECT v.h, v.k, f.family_id, v.a, v.s, v.i, v.e "
+        f"FROM f CROSS JOIN (VALUES {values}) AS v (h, k, a, s, i, e)"
+    )
+    params = [*marker, *family, *(value for token in tokens for value in token)]
+    return statements.run(conn, sql, params) == len(tokens)
+
+
 def remember_assertion(conn: Connection, issuer: str, jti: str, expires_at: float) -> bool:
     """Record (iss, jti); False when it was recorded already (by any request, any instance)."""
     return (
