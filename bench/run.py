@@ -44,6 +44,8 @@ from typing import Any
 
 import yaml
 
+from ssooidc.testing import databases
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / "work"
@@ -612,7 +614,7 @@ class Ssooidc:
             **self.extra_env,
         }
         if self.database_url is None and self.options.store == "postgresql":
-            self.database_url = self._made_database = new_database(self.options.postgres)
+            self.database_url = self._made_database = databases.new_database(self.options.postgres)
         cmd = [
             sys.executable,
             "-m",
@@ -685,7 +687,7 @@ class Ssooidc:
         self.process.wait()
         self.process = None
         if self._made_database:
-            drop_database(self.options.postgres, self._made_database)
+            databases.drop_database(self._made_database, self.options.postgres)
             self._made_database = None
 
     def records(self) -> Iterator[dict[str, Any]]:
@@ -712,24 +714,6 @@ class Ssooidc:
             if isinstance(text, str) and text.strip():
                 counts[text.strip().splitlines()[-1][:300]] += 1
         return counts
-
-
-def new_database(server: str) -> str:
-    """A new, empty PostgreSQL database on ``server``; its URL."""
-    import psycopg
-
-    name = f"ssooidc_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{server.rsplit('/', 1)[0]}/{name}"
-
-
-def drop_database(server: str, url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def postgres_pids(procs: dict[int, tuple[str, int, int]]) -> set[int]:

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from ssooidc.testing import databases
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as bench
@@ -128,7 +130,7 @@ def measure(
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     made: str | None = None
     if a.store == "postgresql":
-        url = made = bench.new_database(a.postgres)
+        url = made = databases.new_database(a.postgres)
     else:
         root.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{root / 'shared.db'}"
@@ -182,7 +184,7 @@ def measure(
         for server in servers:
             server.stop()
         if made:
-            bench.drop_database(a.postgres, made)
+            databases.drop_database(made, a.postgres)
     tick = os.sysconf("SC_CLK_TCK")
 
     def cores(group: set[int]) -> float:

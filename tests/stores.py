@@ -12,14 +12,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import secrets
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
+
+from ssooidc.testing import databases
 
 POSTGRES = os.environ.get("SSOOIDC_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
-PREFIX = "ssooidc_t_"
 _made: list[str] = []
 
 
@@ -34,30 +33,17 @@ def on_postgresql() -> bool:
     return kind() == "postgresql"
 
 
-def _admin() -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(POSTGRES, autocommit=True, connect_timeout=5)
-
-
 def new_postgres_database() -> str:
     """A new empty database; its SQLAlchemy URL."""
-    name = PREFIX + secrets.token_hex(6)
-    with _admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    _made.append(name)
-    base = POSTGRES.rsplit("/", 1)[0]
-    return f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    url = databases.new_database(POSTGRES)
+    _made.append(url)
+    return url
 
 
 def drop_postgres_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    if not name.startswith(PREFIX):
-        return
-    with _admin() as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-    if name in _made:
-        _made.remove(name)
+    databases.drop_database(url, POSTGRES)
+    if url in _made:
+        _made.remove(url)
 
 
 def new_database(directory: Path) -> str:
@@ -65,22 +51,22 @@ def new_database(directory: Path) -> str:
     if on_postgresql():
         return new_postgres_database()
     directory.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{directory / 'ssooidc.db'}"
+    return databases.sqlite_url(directory)
 
 
 def release(url: str) -> None:
-    if url.startswith("postgresql"):
+    if databases.is_postgresql(url):
         drop_postgres_database(url)
 
 
 @atexit.register
 def _drop_leftovers() -> None:
-    for name in list(_made):
+    for url in list(_made):
         with contextlib.suppress(psycopg.Error):
-            drop_postgres_database(f"x/{name}")
+            drop_postgres_database(url)
 
 
 def check_postgres() -> None:
     """Raise unless the PostgreSQL server answers (the PostgreSQL run cannot go on without it)."""
-    with _admin() as conn:
+    with psycopg.connect(POSTGRES, autocommit=True, connect_timeout=5) as conn:
         conn.execute("SELECT 1")

@@ -38,6 +38,7 @@ from ssooidc.services import iam, identity_store, keys
 from ssooidc.services.at_rest import SecretBox
 from ssooidc.services.instance import create_instance
 from ssooidc.store.engine import Store, alembic_config
+from ssooidc.testing.databases import sqlite_url
 from ssooidc.testing.idp import CertificateAuthority, TestIdentityProvider
 from tests import stores
 from tests.serverproc import (
@@ -295,10 +296,6 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def libpq(url: str) -> str:
     """A SQLAlchemy PostgreSQL URL as pg_dump and pg_restore take it."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'ssooidc.db'}"
 
 
 def new_at_rest_key() -> str:

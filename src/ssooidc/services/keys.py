@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -55,7 +55,7 @@ PREPUBLISH = 300.0
 
 @dataclass(frozen=True)
 class KeyInfo:
-    """A signing key's place in the schedule (no private part)."""
+    """A signing key's place in the schedule, and its public JWK (no private part)."""
 
     kid: str
     alg: str
@@ -63,6 +63,7 @@ class KeyInfo:
     active_from: float
     retired_at: float | None
     publish_until: float | None
+    public_jwk: dict[str, Any] = field(compare=False, repr=False)
 
 
 def create_signing_key(
@@ -97,11 +98,13 @@ def key_schedule(conn: Connection, purpose: str) -> tuple[KeyInfo, ...]:
     """Every key of ``purpose``, oldest first."""
     c = t.signing_keys.c
     rows = conn.execute(
-        select(c.kid, c.alg, c.created_at, c.active_from, c.retired_at, c.publish_until)
+        select(
+            c.kid, c.alg, c.created_at, c.active_from, c.retired_at, c.publish_until, c.public_jwk
+        )
         .where(c.purpose == purpose)
         .order_by(c.active_from, c.created_at)
     )
-    return tuple(KeyInfo(*row) for row in rows)
+    return tuple(KeyInfo(*row[:-1], public_jwk=dict(row[-1])) for row in rows)
 
 
 def signing_kid(schedule: tuple[KeyInfo, ...], now: float) -> str | None:
@@ -161,13 +164,7 @@ def published_keys(
     conn: Connection, purpose: str, now: float, lifetime: float = TOKEN_LIFETIME
 ) -> list[dict[str, Any]]:
     """The JWKS of ``purpose``: see ``published``."""
-    shown = {k.kid for k in published(key_schedule(conn, purpose), now, lifetime)}
-    rows = conn.execute(
-        select(t.signing_keys.c.kid, t.signing_keys.c.public_jwk)
-        .where(t.signing_keys.c.purpose == purpose)
-        .order_by(t.signing_keys.c.active_from.desc())
-    )
-    return [dict(r.public_jwk) for r in rows if r.kid in shown]
+    return [dict(k.public_jwk) for k in published(key_schedule(conn, purpose), now, lifetime)]
 
 
 def rotate(
@@ -188,16 +185,15 @@ def rotate(
         purpose=purpose,
         alg=alg,
         now=now,
-        active_from=_after_the_newest(conn, purpose, now + prepublish),
+        active_from=_after_the_newest(key_schedule(conn, purpose), now + prepublish),
     )
     bump_generation(conn)
     return key
 
 
-def _after_the_newest(conn: Connection, purpose: str, wanted: float) -> float:
+def _after_the_newest(schedule: tuple[KeyInfo, ...], wanted: float) -> float:
     """``wanted``, or just after the newest key's time: a new key always comes last."""
-    times = [k.active_from for k in key_schedule(conn, purpose)]
-    return max([wanted, *(t + 0.001 for t in times)])
+    return max([wanted, *(k.active_from + 0.001 for k in schedule)])
 
 
 def rotate_if_due(
@@ -220,7 +216,8 @@ def rotate_if_due(
     if not rotation_due(schedule, now, interval, prepublish):
         return None
     bump_generation(conn)  # takes the write lock (SQLite) or the row lock (PostgreSQL)
-    if not rotation_due(key_schedule(conn, purpose), now, interval, prepublish):
+    schedule = key_schedule(conn, purpose)  # again, now that the callers take turns
+    if not rotation_due(schedule, now, interval, prepublish):
         return None
     return create_signing_key(
         conn,
@@ -228,7 +225,7 @@ def rotate_if_due(
         purpose=purpose,
         alg=alg,
         now=now,
-        active_from=_after_the_newest(conn, purpose, now + prepublish),
+        active_from=_after_the_newest(schedule, now + prepublish),
     )
 
 

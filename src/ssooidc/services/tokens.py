@@ -84,11 +84,21 @@ def start_family(
         expires_at=expires_at,
         revoked=False,
     )
-    records.insert_family(
-        conn,
-        (family.family_id, application_arn, user_id, origin, issuer_arn, auth_time, expires_at),
-    )
+    records.insert_family(conn, _family_row(family))
     return family
+
+
+def _family_row(family: Family) -> tuple[Any, ...]:
+    """``family`` as a row of ``records.FAMILY_COLUMNS``."""
+    return (
+        family.family_id,
+        family.application_arn,
+        family.user_id,
+        family.origin,
+        family.issuer_arn,
+        family.auth_time,
+        family.expires_at,
+    )
 
 
 def issue_tokens(
@@ -155,16 +165,8 @@ def issue_for_assertion(
     nothing: None, with nothing written, when the assertion was exchanged already (by any
     request, on any instance)."""
     issued, rows = _new_tokens(family, scopes, with_refresh, now, ACCESS_TOKEN_LIFETIME)
-    family_row = (
-        family.family_id,
-        family.application_arn,
-        family.user_id,
-        family.origin,
-        family.issuer_arn,
-        family.auth_time,
-        family.expires_at,
-    )
-    if not records.start_family_once(conn, (issuer, jti, marker_expires_at), family_row, rows):
+    marker = (issuer, jti, marker_expires_at)
+    if not records.start_family_once(conn, marker, _family_row(family), rows):
         return None
     return issued
 
