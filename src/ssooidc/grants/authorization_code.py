@@ -51,10 +51,12 @@ async def redeem(
     registered_redirect_uris: Collection[str] | None = None,
     redirect_matches: Callable[[str, str], bool] = operator.eq,
     access_lifetime: int = tokens.ACCESS_TOKEN_LIFETIME,
+    generation: int | None = None,
 ) -> tokens.IssuedTokens:
     """Redeem a code once; a second redemption fails and revokes what the first issued
     (RFC 6749 §4.1.2). ``redirect_matches(registered, presented)`` compares redirect URIs:
-    exactly by default; public clients ignore loopback ports (RFC 8252 §7.3)."""
+    exactly by default; public clients ignore loopback ports (RFC 8252 §7.3). ``generation``:
+    that of the snapshot the request is answered from (``Store.run_write``)."""
     now = service.now()
 
     def write(conn: Connection) -> tokens.IssuedTokens | str | None:
@@ -99,7 +101,7 @@ async def redeem(
             stored = tokens.find_code(conn, code) or stored
         return stored.family_id
 
-    result = await service.store.run_write(write)
+    result = await service.store.run_write(write, generation=generation)
     if isinstance(result, tokens.IssuedTokens):
         metrics.tokens_issued("authorization_code")
         return result
@@ -131,6 +133,7 @@ class AuthorizationCodeGrant:
             .get("AuthorizationCode", {})
             .get("RedirectUris", []),
             redirect_matches=clients.redirect_uri_matches,
+            generation=catalog.generation,
         )
         token_type = TOKEN_TYPE_REFRESH if with_refresh else TOKEN_TYPE_ACCESS
         return service.response(catalog, app, issued, issued_token_type=token_type)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection
-
 from ssooidc.errors import InvalidGrant
 from ssooidc.grants.base import TokenRequest
 from ssooidc.observability import metrics
@@ -13,6 +11,8 @@ from ssooidc.services import assertions, identity_store, tokens
 from ssooidc.services.catalog import Application, Catalog, TrustedIssuer
 from ssooidc.services.issuers import IssuerKeyError
 from ssooidc.services.token_service import TOKEN_TYPE_ACCESS, TOKEN_TYPE_REFRESH, TokenService
+from ssooidc.store import records
+from ssooidc.store.steps import Steps
 
 LEEWAY = 60
 
@@ -49,17 +49,24 @@ class JwtBearerGrant:
         store_path = str(issuer.oidc["IdentityStoreAttributePath"])
         with_refresh = "refresh_token" in app.grants
 
-        def write(conn: Connection) -> tokens.IssuedTokens:
-            # Replay (row 8), then the user (row 9) and the scopes (row 10), all read before
-            # the one statement that writes the replay marker, the family and its tokens
-            # together: a refusal writes nothing, so the write needs no savepoint.
+        lookup = identity_store.lookup_value(store_path, claims.attribute_value)
+        sqlite = service.store.is_sqlite
+
+        def write() -> Steps[tokens.IssuedTokens]:
+            # Replay (row 8), the user (row 9) and the scopes (row 10), read together before
+            # the one statement that writes the replay marker, the family and its tokens: a
+            # refusal writes nothing.
             replayed = InvalidGrant("the assertion was already exchanged (jti replayed)")
-            if tokens.assertion_seen(conn, unverified.iss, claims.jti):
+            found = yield records.assertion_and_users(
+                unverified.iss, claims.jti, store_path, lookup, limit=2
+            )
+            seen, users = records.seen_and_users(found)
+            if seen:
                 raise replayed
-            users = identity_store.find_users_by_attribute(conn, store_path, claims.attribute_value)
             if len(users) != 1:
                 raise InvalidGrant("the assertion does not identify exactly one enabled user")
-            user = service.check_user(conn, app, users[0].user_id, users[0])
+            known = identity_store.user_from_row(users[0])
+            user = yield from service.check_user_steps(app, known.user_id, known)
             scopes = service.scopes(request.scope, app.all_scopes())
             family = tokens.Family(
                 family_id=tokens.new_family_id(),
@@ -71,8 +78,8 @@ class JwtBearerGrant:
                 expires_at=now + service.policy.session_duration,
                 revoked=False,
             )
-            issued = tokens.issue_for_assertion(
-                conn,
+            issued = yield from tokens.issue_for_assertion(
+                sqlite=sqlite,
                 issuer=unverified.iss,
                 jti=claims.jti,
                 marker_expires_at=claims.exp + LEEWAY,
@@ -85,7 +92,7 @@ class JwtBearerGrant:
                 raise replayed
             return issued
 
-        issued = await service.store.run_write(write, atomic=True)
+        issued = await service.store.run_steps(write, generation=catalog.generation)
         metrics.tokens_issued("jwt-bearer")
         return service.response(
             catalog,

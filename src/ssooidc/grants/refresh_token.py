@@ -30,6 +30,7 @@ class RefreshTokenGrant:
             request.scope,
             grace_seconds=service.policy.refresh_reuse_grace_iam,
             check_user=lambda conn, user_id: service.check_user(conn, app, user_id),
+            generation=catalog.generation,
         )
         return service.response(catalog, app, issued, issued_token_type=TOKEN_TYPE_REFRESH)
 
@@ -42,10 +43,12 @@ async def rotate(
     *,
     grace_seconds: int,
     check_user: Callable[[Connection, str], object],
+    generation: int | None = None,
 ) -> tokens.IssuedTokens:
     """Retire ``refresh_token`` and issue its successors in the same family.
 
-    A retired token presented again (outside the grace window) revokes the whole family."""
+    A retired token presented again (outside the grace window) revokes the whole family.
+    ``generation``: that of the snapshot the request is answered from (``Store.run_write``)."""
     now = service.now()
 
     def write(conn: Connection) -> tokens.IssuedTokens | str:
@@ -69,7 +72,7 @@ async def rotate(
                 return tokens.issue_tokens(conn, stored.family, scopes, with_refresh=True, now=now)
         return stored.family.family_id
 
-    result = await service.store.run_write(write)
+    result = await service.store.run_write(write, generation=generation)
     if isinstance(result, tokens.IssuedTokens):
         metrics.tokens_issued("refresh_token")
         return result

@@ -76,6 +76,6 @@ class TokenExchangeGrant:
                 conn, family, scopes, with_refresh=requested_type == TOKEN_TYPE_REFRESH, now=now
             )
 
-        issued = await service.store.run_write(write)
+        issued = await service.store.run_write(write, generation=catalog.generation)
         metrics.tokens_issued("token-exchange")
         return service.response(catalog, app, issued, issued_token_type=requested_type)

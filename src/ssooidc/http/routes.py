@@ -48,10 +48,13 @@ from ssooidc.services import iam_policy, keys
 from ssooidc.services.catalog import Catalog
 from ssooidc.services.principals import Caller
 from ssooidc.services.token_service import TokenService
+from ssooidc.store.steps import StaleSnapshot
 
 log = logging.getLogger("ssooidc.http")
 
 MAX_BODY = 64 * 1024
+#: answers of one CreateTokenWithIAM from successive snapshots, when the configuration moves
+STALE_ATTEMPTS = 3
 TARGET_PREFIXES = {"SWBExternalService": "sso-admin", "AWSIdentityStore": "identitystore"}
 SIGNING_NAMES = {"sso-admin": "sso", "identitystore": "identitystore"}
 
@@ -165,14 +168,30 @@ class Api:
     async def _create_token_with_iam(self, request: Request, request_id: str) -> Response:
         body = await read_body(request)
         signed = incoming(request, body)
-        with self.service.store.connect() as conn:
-            catalog = self.service.catalog(conn)
-        caller = self.authenticate(request, catalog, signed, {"sso-oauth"})
-        parsed = loads_strict(body, InvalidRequest)
-        note_token_request(request.scope, parsed)
-        result = await sso_oidc.create_token_with_iam(
-            self.service, catalog, caller, parsed, source_ip=client_ip(request)
-        )
+        # Answered from the snapshot this process holds, without reading the generation: the
+        # write checks it in its own transaction (StaleSnapshot), and a refusal checks it
+        # before it is sent, so a change made on any instance applies to the next request.
+        catalog = self.service.snapshot()
+        parsed: Any = None
+        for attempt in range(STALE_ATTEMPTS):
+            try:
+                caller = self.authenticate(request, catalog, signed, {"sso-oauth"})
+                if parsed is None:
+                    parsed = loads_strict(body, InvalidRequest)
+                    note_token_request(request.scope, parsed)
+                result = await sso_oidc.create_token_with_iam(
+                    self.service, catalog, caller, parsed, source_ip=client_ip(request)
+                )
+                break
+            except StaleSnapshot:
+                if attempt == STALE_ATTEMPTS - 1:
+                    raise
+                catalog = self.service.fresh_catalog()
+            except AwsError:
+                fresh = self.service.fresh_catalog()
+                if fresh.generation == catalog.generation or attempt == STALE_ATTEMPTS - 1:
+                    raise
+                catalog = fresh
         out = render(operation_model("sso-oidc", "CreateTokenWithIAM").output_shape, result)
         return restjson.json_response(out, request_id)
 

@@ -11,22 +11,38 @@ from sqlalchemy import Connection, event
 
 from ssooidc.observability import metrics
 from ssooidc.store.engine import Store
+from ssooidc.store.steps import StepWork
 
 T = TypeVar("T")
 
 
 class ObservedStore(Store):
-    """A Store whose ``run_write`` is timed: the wait for the group commit, the statements
+    """A Store whose ``run_write`` and ``run_steps`` are timed: the wait for the group commit, the statements
     and the commit (on SQLite also the wait for the database's write lock)."""
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self._kind = "sqlite" if self.is_sqlite else "postgresql"
 
-    async def run_write(self, work: Callable[[Connection], T], *, atomic: bool = False) -> T:
+    async def run_write(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        atomic: bool = False,
+        generation: int | None = None,
+    ) -> T:
         started = time.perf_counter()
         try:
-            return await super().run_write(work, atomic=atomic)
+            return await super().run_write(work, atomic=atomic, generation=generation)
+        finally:
+            metrics.store_write(self._kind, time.perf_counter() - started)
+
+    async def run_steps(self, work: StepWork[T], *, generation: int | None = None) -> T:
+        if self.is_sqlite:  # runs through run_write, timed there
+            return await super().run_steps(work, generation=generation)
+        started = time.perf_counter()
+        try:
+            return await super().run_steps(work, generation=generation)
         finally:
             metrics.store_write(self._kind, time.perf_counter() - started)
 

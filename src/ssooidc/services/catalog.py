@@ -190,13 +190,18 @@ def load_catalog(conn: Connection, box: SecretBox, region: str) -> Catalog:
 
 
 class CatalogCache:
-    """The process's current snapshot: one cheap generation read per request, a reload on change."""
+    """The process's current snapshot: one cheap generation read per use, a reload on change."""
 
     def __init__(self, box: SecretBox, region: str) -> None:
         self._box = box
         self._region = region
         self._current: Catalog | None = None
         self._lock = threading.Lock()
+
+    @property
+    def current(self) -> Catalog | None:
+        """The last snapshot loaded, which may be older than the store's generation."""
+        return self._current
 
     def get(self, conn: Connection) -> Catalog:
         generation = read_generation(conn)

@@ -257,27 +257,32 @@ def user_ids_with_external_id(conn: Connection, store_id: str, issuer: str, id_:
     ]
 
 
-def _user(row: tuple[Any, ...]) -> IdentityUser:
+def user_from_row(row: tuple[Any, ...]) -> IdentityUser:
+    """A user from a row of ``records.USER_COLUMNS``."""
     user_id, user_name, status = row
     return IdentityUser(user_id, user_name, status)
 
 
 def get_user(conn: Connection, user_id: str) -> IdentityUser | None:
     row = records.user(conn, user_id)
-    return None if row is None else _user(row)
+    return None if row is None else user_from_row(row)
 
 
 def find_user_by_name(conn: Connection, identity_store_id: str, user_name: str) -> str | None:
     return rows.user_id_named(conn, identity_store_id, user_name)
 
 
+def lookup_value(path: str, value: str) -> str:
+    """``value`` as the attribute at ``path`` is stored (emails without case)."""
+    return value.lower() if path in CASE_INSENSITIVE_PATHS else value
+
+
 def find_users_by_attribute(
     conn: Connection, path: str, value: str, *, limit: int = 2
 ) -> list[IdentityUser]:
     """Enabled users whose attribute at ``path`` equals ``value`` (at most ``limit``)."""
-    if path in CASE_INSENSITIVE_PATHS:
-        value = value.lower()
-    return [_user(r) for r in records.enabled_users_with_attribute(conn, path, value, limit)]
+    rows = records.enabled_users_with_attribute(conn, path, lookup_value(path, value), limit)
+    return [user_from_row(r) for r in rows]
 
 
 def group_ids_of(conn: Connection, user_id: str) -> set[str]:

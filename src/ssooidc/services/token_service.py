@@ -19,7 +19,9 @@ from ssooidc.services.clock import Clock
 from ssooidc.services.identity_store import IdentityUser
 from ssooidc.services.issuers import IssuerKeyCache
 from ssooidc.services.tokens import IssuedTokens
+from ssooidc.store import records
 from ssooidc.store.engine import Store
+from ssooidc.store.steps import Steps, drive
 
 MAX_SCOPES = 25
 TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
@@ -64,6 +66,18 @@ class TokenService:
 
     def catalog(self, conn: Connection) -> Catalog:
         return self.catalogs.get(conn)
+
+    def snapshot(self) -> Catalog:
+        """The newest snapshot this process holds, without reading the store's generation
+        (loaded when there is none yet). Whoever answers from it must check its generation
+        where it writes (``Store.run_write(generation=...)``)."""
+        current = self.catalogs.current
+        return current if current is not None else self.fresh_catalog()
+
+    def fresh_catalog(self) -> Catalog:
+        """The snapshot of the store's current generation."""
+        with self.store.connect() as conn:
+            return self.catalogs.get(conn)
 
     # -- keys -----------------------------------------------------------------------------
 
@@ -112,15 +126,30 @@ class TokenService:
     def check_user(
         conn: Connection, app: Application, user_id: str, known: IdentityUser | None = None
     ) -> IdentityUser:
+        """``check_user_steps`` run on ``conn``."""
+        statements = records.hot(conn)
+        return drive(
+            TokenService.check_user_steps(app, user_id, known),
+            lambda statement: statements.execute(conn, statement),
+        )
+
+    @staticmethod
+    def check_user_steps(
+        app: Application, user_id: str, known: IdentityUser | None = None
+    ) -> Steps[IdentityUser]:
         """Row 9: the user exists, is enabled and, where required, is assigned. ``known``: the
         user as read in this transaction already (no second read)."""
         user = known if known is not None and known.user_id == user_id else None
         if user is None:
-            user = identity_store.get_user(conn, user_id)
+            row = (yield records.user_statement(user_id)).one()
+            user = None if row is None else identity_store.user_from_row(row)
         if user is None or not user.enabled:
             raise AccessDenied("the user does not exist or is disabled")
         if app.assignment_required and user_id not in app.assigned_users:
-            groups = identity_store.group_ids_of(conn, user_id) if app.assigned_groups else set()
+            groups: set[str] = set()
+            if app.assigned_groups:
+                found = yield records.group_ids_statement(user_id)
+                groups = {row[0] for row in found.rows}
             if not groups & app.assigned_groups:
                 raise AccessDenied("the user is not assigned to the application")
         return user

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ssooidc.store import records
+from ssooidc.store.steps import Steps
 
 ACCESS_TOKEN_LIFETIME = 3600
 CODE_LIFETIME = 300
@@ -151,8 +152,8 @@ def _new_tokens(
 
 
 def issue_for_assertion(
-    conn: Connection,
     *,
+    sqlite: bool,
     issuer: str,
     jti: str,
     marker_expires_at: float,
@@ -160,19 +161,14 @@ def issue_for_assertion(
     scopes: tuple[str, ...],
     with_refresh: bool,
     now: float,
-) -> IssuedTokens | None:
+) -> Steps[IssuedTokens | None]:
     """Record the assertion's (iss, jti) and start ``family`` with its tokens, all or
     nothing: None, with nothing written, when the assertion was exchanged already (by any
     request, on any instance)."""
     issued, rows = _new_tokens(family, scopes, with_refresh, now, ACCESS_TOKEN_LIFETIME)
     marker = (issuer, jti, marker_expires_at)
-    if not records.start_family_once(conn, marker, _family_row(family), rows):
-        return None
-    return issued
-
-
-def assertion_seen(conn: Connection, issuer: str, jti: str) -> bool:
-    return records.assertion_seen(conn, issuer, jti)
+    started = yield from records.start_family_once(sqlite, marker, _family_row(family), rows)
+    return issued if started else None
 
 
 def find_token(conn: Connection, token: str, kind: str) -> StoredToken | None:

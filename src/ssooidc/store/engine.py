@@ -10,6 +10,7 @@ import random
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -17,6 +18,10 @@ import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from ssooidc.store import records, steps
+from ssooidc.store.hot import HotStatements
+from ssooidc.store.steps import StaleSnapshot, StepItem, StepWork
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,9 +47,14 @@ class Store:
         self.engine: Engine = create_engine(url, **kwargs)
         self._reader: Connection | None = None
         self._writer: Connection | None = None
-        self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._pending: list[_Pending] = []
         self._drainer: asyncio.Task[None] | None = None
         self._drainer_loop: asyncio.AbstractEventLoop | None = None
+        self._hot = HotStatements("sqlite" if self.is_sqlite else "postgresql")
+        self._pipeline: steps.PostgresPipeline | None = None
+        self._step_pending: list[StepItem] = []
+        self._step_drainer: asyncio.Task[None] | None = None
+        self._step_drainer_loop: asyncio.AbstractEventLoop | None = None
         if self.is_sqlite:
             self._prepare_sqlite(sqlite_synchronous.upper())
 
@@ -135,46 +145,94 @@ class Store:
         with _finish(conn) as c:
             yield c
 
-    async def run_write(self, work: Callable[[Connection], T], *, atomic: bool = False) -> T:
+    async def run_write(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        atomic: bool = False,
+        generation: int | None = None,
+    ) -> T:
         """Run ``work`` in a write transaction and return its result once it has committed.
 
-        ``work`` is synchronous and uses only ``records`` statements. On SQLite the writes of
-        the requests in flight in this process are committed together (group commit): each
-        runs in a savepoint of one transaction, so one's failure undoes only its own writes,
-        and every caller is answered after the one commit that makes its writes durable.
+        ``work`` is synchronous and uses only ``records`` statements. The writes of the
+        requests in flight in this process are committed together (group commit): each runs
+        in a savepoint of one transaction, so one's failure undoes only its own writes, and
+        every caller is answered after the one commit that makes its writes durable.
 
         ``atomic``: ``work`` writes nothing when it raises (every refusal comes before its
         first write, and that write is one statement), so on PostgreSQL it needs no savepoint
-        of its own: two round trips fewer."""
+        of its own: two round trips fewer.
+
+        ``generation``: the control-plane generation of the snapshot the request was answered
+        from. When the store's has moved, ``work`` is not run and ``StaleSnapshot`` raised."""
         loop = asyncio.get_running_loop()
         if atomic:
             work = _Atomic(work)
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((work, future))
+        self._pending.append(_Pending(work, future, generation))
         if self._drainer is None or self._drainer.done() or self._drainer_loop is not loop:
             self._drainer_loop = loop
             self._drainer = loop.create_task(self._drain())
         return cast(T, await future)
+
+    async def run_steps(self, work: StepWork[T], *, generation: int | None = None) -> T:
+        """Run a step work (``steps``) in a write transaction and return its result once it
+        has committed; ``generation`` as in ``run_write``. On PostgreSQL the step works in
+        flight run in lockstep, their statements pipelined; on SQLite in the group commit."""
+        if self.is_sqlite:
+            hot = self._hot
+            return await self.run_write(
+                lambda conn: steps.drive(work(), lambda s: hot.execute(conn, s)),
+                generation=generation,
+            )
+        loop = asyncio.get_running_loop()
+        item = StepItem(work, loop.create_future(), generation)
+        self._step_pending.append(item)
+        drainer = self._step_drainer
+        if drainer is None or drainer.done() or self._step_drainer_loop is not loop:
+            self._step_drainer_loop = loop
+            self._step_drainer = loop.create_task(self._drain_steps())
+        return cast(T, await item.future)
+
+    async def _drain_steps(self) -> None:
+        """Run batches of pending step works until none is left (PostgreSQL)."""
+        while self._step_pending:
+            batch, self._step_pending = self._step_pending, []
+            try:
+                await steps.commit_batch(self._postgres_pipeline(), batch)
+            except BaseException as exc:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+
+    def _postgres_pipeline(self) -> steps.PostgresPipeline:
+        if self._pipeline is None:
+            url = self.engine.url.set(drivername="postgresql")
+            self._pipeline = steps.PostgresPipeline(url.render_as_string(hide_password=False))
+        return self._pipeline
 
     async def _drain(self) -> None:
         """Commit batches of pending writes until none is left (SQLite). Every caller gets an
         answer: a batch that cannot commit fails all of its callers."""
         while self._pending:
             batch, self._pending = self._pending, []
+            works = [_checked(item) for item in batch]
             try:
                 if self.is_sqlite:
-                    outcomes = await self._commit_batch(batch)
+                    outcomes = await self._commit_batch(works)
                 else:
                     # The round trips and the commit's flush happen off the event loop,
                     # which meanwhile gathers the next batch.
-                    works = [work for work, _future in batch]
                     outcomes = await asyncio.to_thread(self._commit_batch_postgres, works)
             except BaseException as exc:
                 _fail(batch, exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            for (_work, future), (ok, value) in zip(batch, outcomes, strict=True):
+            for item, (ok, value) in zip(batch, outcomes, strict=True):
+                future = item.future
                 if future.done():
                     continue
                 if ok:
@@ -183,15 +241,16 @@ class Store:
                     future.set_exception(value)
 
     async def _commit_batch(
-        self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]
+        self, works: list[Callable[[Connection], Any]]
     ) -> list[tuple[bool, Any]]:
-        """Run each write of ``batch`` in a savepoint of one transaction and commit it."""
+        """Run each write of ``works`` in a savepoint of one transaction and commit it."""
         conn = await self._begin_immediate()
         raw = conn.connection.dbapi_connection
         assert raw is not None
         outcomes: list[tuple[bool, Any]] = []
         try:
-            for work, _future in batch:
+            _Generation.reset(works)
+            for work in works:
                 raw.execute("SAVEPOINT w")
                 try:
                     outcomes.append((True, work(conn)))
@@ -230,11 +289,12 @@ class Store:
         assert raw is not None
         several = len(works) > 1
         outcomes: list[tuple[bool, Any]] = []
+        _Generation.reset(works)
         try:
             if several:
                 _pg_command(raw, b"BEGIN")  # psycopg sees the open transaction and adds none
             for work in works:
-                guarded = several and not isinstance(work, _Atomic)
+                guarded = several and not _is_atomic(work)
                 if guarded:
                     _pg_command(raw, b"SAVEPOINT w")
                 try:
@@ -371,6 +431,9 @@ class Store:
             if conn is not None:
                 conn.close()
         self._reader = self._writer = None
+        if self._pipeline is not None:
+            self._pipeline.close()
+            self._pipeline = None
         self.engine.dispose()
 
 
@@ -397,6 +460,50 @@ def _finish(conn: Connection) -> Iterator[Connection]:
         conn.commit()
     finally:
         conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    work: Callable[[Connection], Any]
+    future: asyncio.Future[Any]
+    generation: int | None
+
+
+def _checked(item: _Pending) -> Callable[[Connection], Any]:
+    return item.work if item.generation is None else _Generation(item.work, item.generation)
+
+
+class _Generation:
+    """A ``run_write`` work that runs only when the store's generation is still the one its
+    request was answered from. The generation is read once per batch, by its first such work
+    (``reset`` forgets the previous batch's reading)."""
+
+    __slots__ = ("expected", "reading", "work")
+
+    def __init__(self, work: Callable[[Connection], Any], expected: int) -> None:
+        self.work = work
+        self.expected = expected
+        self.reading: list[int] = []
+
+    @staticmethod
+    def reset(works: list[Callable[[Connection], Any]]) -> None:
+        shared: list[int] = []
+        for work in works:
+            if isinstance(work, _Generation):
+                work.reading = shared
+
+    def __call__(self, conn: Connection) -> Any:
+        if not self.reading:
+            self.reading.append(records.generation(conn))
+        if self.reading[0] != self.expected:
+            raise StaleSnapshot()
+        return self.work(conn)
+
+
+def _is_atomic(work: Callable[[Connection], Any]) -> bool:
+    if isinstance(work, _Generation):
+        work = work.work
+    return isinstance(work, _Atomic)
 
 
 class _Atomic:
@@ -446,12 +553,10 @@ def _is_locked(exc: OperationalError) -> bool:
     return _locked_text(str(exc.orig) if exc.orig is not None else str(exc))
 
 
-def _fail(
-    batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]], exc: BaseException
-) -> None:
-    for _work, future in batch:
-        if not future.done():
-            future.set_exception(exc)
+def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)
 
 
 class Checkpointer:

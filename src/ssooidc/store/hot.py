@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ssooidc.store.steps import Result, Statement
+
 Row = tuple[Any, ...]
 
 
@@ -53,6 +55,16 @@ class HotStatements:
         try:
             cur.execute(self._sql(sql), params)
             return int(cur.rowcount)
+        finally:
+            cur.close()
+
+    def execute(self, conn: Connection, statement: Statement) -> Result:
+        """A step work's statement (``steps``): its rows, and how many rows it touched."""
+        cur = self._cursor(conn)
+        try:
+            cur.execute(self._sql(statement.sql), statement.params)
+            rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+            return Result(rows, int(cur.rowcount))
         finally:
             cur.close()
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ssooidc.store.hot import HotStatements, Row
+from ssooidc.store.steps import Result, Statement, Steps
 
 
 @functools.cache
@@ -32,10 +33,11 @@ def generation(conn: Connection) -> int:
 FAMILY_COLUMNS = "family_id, application_arn, user_id, origin, issuer_arn, auth_time, expires_at"
 
 
+INSERT_FAMILY = f"INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
 def insert_family(conn: Connection, values: Sequence[Any]) -> None:
-    hot(conn).run(
-        conn, f"INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values
-    )
+    hot(conn).run(conn, INSERT_FAMILY, values)
 
 
 def revoke_family(conn: Connection, family_id: str, now: float) -> None:
@@ -49,12 +51,14 @@ def revoke_family(conn: Connection, family_id: str, now: float) -> None:
 def insert_tokens(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
     """Rows of (token_hash, kind, family_id, application_arn, scopes, issued_at, expires_at),
     in one statement (an access and a refresh token: one round trip on PostgreSQL)."""
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(rows))
-    hot(conn).run(
-        conn,
-        "INSERT INTO tokens (token_hash, kind, family_id, application_arn, scopes, issued_at, expires_at) "
-        f"VALUES {values}",
-        [value for row in rows for value in row],
+    hot(conn).run(conn, _insert_tokens_sql(len(rows)), [value for row in rows for value in row])
+
+
+def _insert_tokens_sql(count: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * count)
+    return (
+        "INSERT INTO tokens (token_hash, kind, family_id, application_arn, scopes, issued_at, "
+        f"expires_at) VALUES {values}"
     )
 
 
@@ -129,32 +133,24 @@ def consume_code(conn: Connection, digest: bytes, family_id: str, now: float) ->
 # -- assertion replay ---------------------------------------------------------------------
 
 
-def assertion_seen(conn: Connection, issuer: str, jti: str) -> bool:
-    return (
-        hot(conn).one(
-            conn, "SELECT 1 FROM assertion_replay WHERE issuer = ? AND jti = ?", (issuer, jti)
-        )
-        is not None
-    )
-
-
 def start_family_once(
-    conn: Connection,
+    sqlite: bool,
     marker: Sequence[Any],
     family: Sequence[Any],
     tokens: Sequence[Sequence[Any]],
-) -> bool:
+) -> Steps[bool]:
     """The replay marker (issuer, jti, expires_at), then the family (``FAMILY_COLUMNS``) and
     its tokens (as ``insert_tokens`` without the family id), only when the marker is new:
     False, with nothing written, when (iss, jti) was recorded already. On PostgreSQL it is
     one statement, so a refusal leaves the transaction as it was."""
-    statements = hot(conn)
-    if statements.is_sqlite:
-        if not remember_assertion(conn, *marker):
+    if sqlite:
+        recorded = yield Statement(REMEMBER_ASSERTION, marker)
+        if recorded.rowcount != 1:
             return False
         family_id = family[0]
-        insert_family(conn, family)
-        insert_tokens(conn, [(t[0], t[1], family_id, *t[2:]) for t in tokens])
+        yield Statement(INSERT_FAMILY, family)
+        rows = [(t[0], t[1], family_id, *t[2:]) for t in tokens]
+        yield Statement(_insert_tokens_sql(len(rows)), [v for row in rows for v in row])
         return True
     values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(tokens))
     sql = (
@@ -167,45 +163,64 @@ def start_family_once(
         f"FROM f CROSS JOIN (VALUES {values}) AS v (h, k, a, s, i, e)"
     )
     params = [*marker, *family, *(value for token in tokens for value in token)]
-    return statements.run(conn, sql, params) == len(tokens)
+    written = yield Statement(sql, params)
+    return written.rowcount == len(tokens)
+
+
+def assertion_and_users(issuer: str, jti: str, path: str, value: str, limit: int) -> Statement:
+    """Whether (iss, jti) was exchanged, and the enabled users whose attribute at ``path``
+    is ``value``, in one read: rows of (seen, user_id, user_name, status), one row with a
+    null user when there is none (``seen_and_users``)."""
+    return Statement(
+        "SELECT r.seen, u.user_id, u.user_name, u.status FROM (SELECT EXISTS "
+        "(SELECT 1 FROM assertion_replay WHERE issuer = ? AND jti = ?) AS seen) r "
+        f"LEFT JOIN ({ENABLED_USERS_WITH_ATTRIBUTE} LIMIT {int(limit)}) u ON 1 = 1",
+        (issuer, jti, path, value),
+    )
+
+
+def seen_and_users(result: Result) -> tuple[bool, list[Row]]:
+    seen = bool(result.rows and result.rows[0][0])
+    return seen, [row[1:] for row in result.rows if row[1] is not None]
+
+
+REMEMBER_ASSERTION = (
+    "INSERT INTO assertion_replay (issuer, jti, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (issuer, jti) DO NOTHING"
+)
 
 
 def remember_assertion(conn: Connection, issuer: str, jti: str, expires_at: float) -> bool:
     """Record (iss, jti); False when it was recorded already (by any request, any instance)."""
-    return (
-        hot(conn).run(
-            conn,
-            "INSERT INTO assertion_replay (issuer, jti, expires_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (issuer, jti) DO NOTHING",
-            (issuer, jti, expires_at),
-        )
-        == 1
-    )
+    return hot(conn).run(conn, REMEMBER_ASSERTION, (issuer, jti, expires_at)) == 1
 
 
 # -- identity store lookups ---------------------------------------------------------------
 
 USER_COLUMNS = "u.user_id, u.user_name, u.status"
+ENABLED_USERS_WITH_ATTRIBUTE = (
+    f"SELECT {USER_COLUMNS} FROM identity_users u WHERE u.status = 'ENABLED' AND u.user_id IN "
+    "(SELECT a.user_id FROM identity_user_attributes a WHERE a.path = ? AND a.value = ?)"
+)
+
+
+def user_statement(user_id: str) -> Statement:
+    """The user (``USER_COLUMNS``) with this id."""
+    return Statement(f"SELECT {USER_COLUMNS} FROM identity_users u WHERE u.user_id = ?", (user_id,))
+
+
+def group_ids_statement(user_id: str) -> Statement:
+    """The ids of the groups ``user_id`` is a member of, a row each."""
+    return Statement("SELECT group_id FROM identity_memberships WHERE user_id = ?", (user_id,))
 
 
 def user(conn: Connection, user_id: str) -> Row | None:
-    return hot(conn).one(
-        conn, f"SELECT {USER_COLUMNS} FROM identity_users u WHERE u.user_id = ?", (user_id,)
-    )
+    return hot(conn).execute(conn, user_statement(user_id)).one()
 
 
 def enabled_users_with_attribute(conn: Connection, path: str, value: str, limit: int) -> list[Row]:
-    return hot(conn).all(
-        conn,
-        f"SELECT {USER_COLUMNS} FROM identity_users u WHERE u.status = 'ENABLED' AND u.user_id IN "
-        "(SELECT a.user_id FROM identity_user_attributes a WHERE a.path = ? AND a.value = ?) "
-        f"LIMIT {int(limit)}",
-        (path, value),
-    )
+    return hot(conn).all(conn, f"{ENABLED_USERS_WITH_ATTRIBUTE} LIMIT {int(limit)}", (path, value))
 
 
 def group_ids_of(conn: Connection, user_id: str) -> set[str]:
-    rows = hot(conn).all(
-        conn, "SELECT group_id FROM identity_memberships WHERE user_id = ?", (user_id,)
-    )
-    return {r[0] for r in rows}
+    return {r[0] for r in hot(conn).execute(conn, group_ids_statement(user_id)).rows}
