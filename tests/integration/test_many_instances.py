@@ -32,6 +32,7 @@ from tests.integration.conftest import (
     TOKEN_EXCHANGE,
     Tenant,
     _with_instance_placeholder,
+    jwt_claims,
     new_verifier,
     tenant,
 )
@@ -259,6 +260,41 @@ def test_a_configuration_change_through_one_instance_is_seen_by_the_others_at_on
                 )
     finally:
         admin.update_application(ApplicationArn=b.apps["reports"], Status="ENABLED")
+
+
+def test_an_identity_store_change_through_one_instance_is_seen_by_the_others_at_once(
+    cluster: list[Tenant],
+) -> None:
+    """The instances keep the users they have looked up with their snapshot; a change made
+    through another instance still applies to the very next exchange."""
+    a, b, c = cluster
+    ids = a.server.client("identitystore")
+    email = f"dora{secrets.token_hex(3)}@example.com"
+    user_id = ids.create_user(
+        IdentityStoreId=a.identity_store_id,
+        UserName=email.split("@")[0],
+        DisplayName="Dora",
+        Name={"GivenName": "Dora", "FamilyName": "Example"},
+        Emails=[{"Value": email, "Primary": True}],
+    )["UserId"]
+    for member in (b, c):
+        for _ in range(2):  # the second exchange is answered from the kept lookup
+            tokens = member.jwt_tokens(app="no-refresh", email=email)
+            assert jwt_claims(tokens["idToken"])["sub"] == user_id
+    ids.update_user(
+        IdentityStoreId=a.identity_store_id,
+        UserId=user_id,
+        Operations=[{"AttributePath": "emails", "AttributeValue": [{"Value": "x" + email}]}],
+    )
+    for member in (b, c):
+        with pytest.raises(member.oidc().exceptions.InvalidGrantException):
+            member.jwt_tokens(app="no-refresh", email=email)
+        tokens = member.jwt_tokens(app="no-refresh", email="x" + email)
+        assert jwt_claims(tokens["idToken"])["sub"] == user_id
+    ids.delete_user(IdentityStoreId=a.identity_store_id, UserId=user_id)
+    for member in (b, c):
+        with pytest.raises(member.oidc().exceptions.InvalidGrantException):
+            member.jwt_tokens(app="no-refresh", email="x" + email)
 
 
 def jwks_of(member: Tenant) -> KeySet:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ssooidc.errors import InvalidGrant
+from ssooidc.errors import AwsError, InvalidGrant
 from ssooidc.grants.base import TokenRequest
 from ssooidc.observability import metrics
 from ssooidc.services import assertions, identity_store, tokens
 from ssooidc.services.catalog import Application, Catalog, TrustedIssuer
+from ssooidc.services.identity_store import IdentityUser
 from ssooidc.services.issuers import IssuerKeyError
 from ssooidc.services.token_service import TOKEN_TYPE_ACCESS, TOKEN_TYPE_REFRESH, TokenService
 from ssooidc.store import records
@@ -51,22 +52,29 @@ class JwtBearerGrant:
 
         lookup = identity_store.lookup_value(store_path, claims.attribute_value)
         sqlite = service.store.is_sqlite
+        # The user as this snapshot last read it: when it passes rows 9 and 10 with no read,
+        # the write alone settles row 8 (it writes nothing for a replayed jti), so the
+        # request costs one statement. Otherwise everything is read first, in check order.
+        known = _known_user(service, catalog, app, store_path, lookup, request.scope)
 
         def write() -> Steps[tokens.IssuedTokens]:
-            # Replay (row 8), the user (row 9) and the scopes (row 10), read together before
-            # the one statement that writes the replay marker, the family and its tokens: a
-            # refusal writes nothing.
             replayed = InvalidGrant("the assertion was already exchanged (jti replayed)")
-            found = yield records.assertion_and_users(
-                unverified.iss, claims.jti, store_path, lookup, limit=2
-            )
-            seen, users = records.seen_and_users(found)
-            if seen:
-                raise replayed
-            if len(users) != 1:
-                raise InvalidGrant("the assertion does not identify exactly one enabled user")
-            known = identity_store.user_from_row(users[0])
-            user = yield from service.check_user_steps(app, known.user_id, known)
+            user = known
+            if user is None:
+                # Replay (row 8), the user (row 9) and the scopes (row 10), read together
+                # before the one statement that writes the replay marker, the family and its
+                # tokens: a refusal writes nothing.
+                found = yield records.assertion_and_users(
+                    unverified.iss, claims.jti, store_path, lookup, limit=2
+                )
+                seen, users = records.seen_and_users(found)
+                if seen:
+                    raise replayed
+                catalog.remember_users(store_path, lookup, users)
+                if len(users) != 1:
+                    raise InvalidGrant("the assertion does not identify exactly one enabled user")
+                first = identity_store.user_from_row(users[0])
+                user = yield from service.check_user_steps(app, first.user_id, first)
             scopes = service.scopes(request.scope, app.all_scopes())
             family = tokens.Family(
                 family_id=tokens.new_family_id(),
@@ -100,6 +108,29 @@ class JwtBearerGrant:
             issued,
             issued_token_type=TOKEN_TYPE_REFRESH if with_refresh else TOKEN_TYPE_ACCESS,
         )
+
+
+def _known_user(
+    service: TokenService,
+    catalog: Catalog,
+    app: Application,
+    path: str,
+    value: str,
+    requested_scopes: tuple[str, ...] | None,
+) -> IdentityUser | None:
+    """The one enabled user ``catalog`` holds for (path, value), when rows 9 and 10 pass
+    without a read; None when the request must read first."""
+    rows = catalog.user_lookups.get((path, value))
+    if rows is None or len(rows) != 1:
+        return None
+    user = identity_store.user_from_row(rows[0])
+    if not service.passes_without_reads(app, user):
+        return None
+    try:
+        service.scopes(requested_scopes, app.all_scopes())
+    except AwsError:
+        return None
+    return user
 
 
 def _authorized_issuer(

@@ -18,6 +18,9 @@ from ssooidc.services.keys import ID_TOKEN, KeyInfo, key_schedule
 from ssooidc.services.principals import Caller
 from ssooidc.store import tables as t
 
+#: identity-store lookups a snapshot keeps (all are dropped when there are this many)
+USER_LOOKUPS = 50_000
+
 
 @dataclass(frozen=True)
 class Application:
@@ -91,6 +94,20 @@ class Catalog:
     by_client_id: Mapping[str, Application] = field(default_factory=dict)
     #: the ID-token keys' schedule: which key signs when (a rotation moves the generation)
     id_token_keys: tuple[KeyInfo, ...] = ()
+    #: identity-store lookups read while this snapshot is current: (attribute path, value) to
+    #: the enabled users with it, as rows of ``records.USER_COLUMNS``. Every identity-store
+    #: change moves the generation, and every write checks it, so an entry is never used
+    #: once it is out of date.
+    user_lookups: dict[tuple[str, str], tuple[tuple[Any, ...], ...]] = field(
+        default_factory=dict, compare=False
+    )
+
+    def remember_users(
+        self, path: str, value: str, rows: list[tuple[Any, ...]] | tuple[tuple[Any, ...], ...]
+    ) -> None:
+        if len(self.user_lookups) >= USER_LOOKUPS:
+            self.user_lookups.clear()
+        self.user_lookups[(path, value)] = tuple(rows)
 
     def principal_of(self, caller: Caller) -> Principal | None:
         """The IAM user, or for a role session the role, whose policies apply to ``caller``."""

@@ -134,6 +134,12 @@ class TokenService:
         )
 
     @staticmethod
+    def passes_without_reads(app: Application, user: IdentityUser) -> bool:
+        """Whether ``check_user_steps`` accepts ``user`` (as read already) with no read of its
+        groups: it is enabled and needs no assignment, or is assigned directly."""
+        return user.enabled and (not app.assignment_required or user.user_id in app.assigned_users)
+
+    @staticmethod
     def check_user_steps(
         app: Application, user_id: str, known: IdentityUser | None = None
     ) -> Steps[IdentityUser]:
