@@ -54,7 +54,7 @@ log = logging.getLogger("ssooidc.http")
 
 MAX_BODY = 64 * 1024
 #: answers of one CreateTokenWithIAM from successive snapshots, when the configuration moves
-STALE_ATTEMPTS = 3
+STALE_ATTEMPTS = 5
 TARGET_PREFIXES = {"SWBExternalService": "sso-admin", "AWSIdentityStore": "identitystore"}
 SIGNING_NAMES = {"sso-admin": "sso", "identitystore": "identitystore"}
 
