@@ -21,7 +21,7 @@ from ssooidc.services.issuers import IssuerKeyCache
 from ssooidc.services.tokens import IssuedTokens
 from ssooidc.store import records
 from ssooidc.store.engine import Store
-from ssooidc.store.steps import Steps, drive
+from ssooidc.store.steps import Steps
 
 MAX_SCOPES = 25
 TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
@@ -127,11 +127,7 @@ class TokenService:
         conn: Connection, app: Application, user_id: str, known: IdentityUser | None = None
     ) -> IdentityUser:
         """``check_user_steps`` run on ``conn``."""
-        statements = records.hot(conn)
-        return drive(
-            TokenService.check_user_steps(app, user_id, known),
-            lambda statement: statements.execute(conn, statement),
-        )
+        return records.run_steps(conn, TokenService.check_user_steps(app, user_id, known))
 
     @staticmethod
     def passes_without_reads(app: Application, user: IdentityUser) -> bool:

@@ -317,11 +317,3 @@ def find_code(conn: Connection, code: str) -> StoredCode | None:
 def consume_code(conn: Connection, code: str, family_id: str, now: float) -> bool:
     """Mark a code redeemed by ``family_id``; False when another request redeemed it first."""
     return records.consume_code(conn, token_hash(code), family_id, now)
-
-
-# -- assertion replay ---------------------------------------------------------------------
-
-
-def remember_assertion(conn: Connection, issuer: str, jti: str, expires_at: float) -> bool:
-    """Record (iss, jti); False when it was exchanged before (on any instance)."""
-    return records.remember_assertion(conn, issuer, jti, expires_at)

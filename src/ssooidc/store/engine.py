@@ -20,7 +20,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from ssooidc.store import records, steps
-from ssooidc.store.hot import HotStatements
 from ssooidc.store.steps import StaleSnapshot, StepItem, StepWork
 
 T = TypeVar("T")
@@ -50,7 +49,6 @@ class Store:
         self._pending: list[_Pending] = []
         self._drainer: asyncio.Task[None] | None = None
         self._drainer_loop: asyncio.AbstractEventLoop | None = None
-        self._hot = HotStatements("sqlite" if self.is_sqlite else "postgresql")
         self._pipeline: steps.PostgresPipeline | None = None
         self._step_pending: list[StepItem] = []
         self._step_drainer: asyncio.Task[None] | None = None
@@ -180,10 +178,8 @@ class Store:
         has committed; ``generation`` as in ``run_write``. On PostgreSQL the step works in
         flight run in lockstep, their statements pipelined; on SQLite in the group commit."""
         if self.is_sqlite:
-            hot = self._hot
             return await self.run_write(
-                lambda conn: steps.drive(work(), lambda s: hot.execute(conn, s)),
-                generation=generation,
+                lambda conn: records.run_steps(conn, work()), generation=generation
             )
         loop = asyncio.get_running_loop()
         item = StepItem(work, loop.create_future(), generation)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from ssooidc.store.hot import HotStatements, Row
-from ssooidc.store.steps import Result, Statement, Steps
+from ssooidc.store.steps import Result, Statement, Steps, drive
+
+T = TypeVar("T")
 
 
 @functools.cache
@@ -20,6 +22,12 @@ def _hot(dialect: str) -> HotStatements:
 
 def hot(conn: Connection) -> HotStatements:
     return _hot(conn.dialect.name)
+
+
+def run_steps(conn: Connection, steps: Steps[T]) -> T:
+    """A step work (``steps``) run to its end on ``conn``, statement by statement."""
+    statements = hot(conn)
+    return drive(steps, lambda statement: statements.execute(conn, statement))
 
 
 def generation(conn: Connection) -> int:
@@ -133,6 +141,12 @@ def consume_code(conn: Connection, digest: bytes, family_id: str, now: float) ->
 # -- assertion replay ---------------------------------------------------------------------
 
 
+REMEMBER_ASSERTION = (
+    "INSERT INTO assertion_replay (issuer, jti, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (issuer, jti) DO NOTHING"
+)
+
+
 def start_family_once(
     sqlite: bool,
     marker: Sequence[Any],
@@ -182,17 +196,6 @@ def assertion_and_users(issuer: str, jti: str, path: str, value: str, limit: int
 def seen_and_users(result: Result) -> tuple[bool, list[Row]]:
     seen = bool(result.rows and result.rows[0][0])
     return seen, [row[1:] for row in result.rows if row[1] is not None]
-
-
-REMEMBER_ASSERTION = (
-    "INSERT INTO assertion_replay (issuer, jti, expires_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (issuer, jti) DO NOTHING"
-)
-
-
-def remember_assertion(conn: Connection, issuer: str, jti: str, expires_at: float) -> bool:
-    """Record (iss, jti); False when it was recorded already (by any request, any instance)."""
-    return hot(conn).run(conn, REMEMBER_ASSERTION, (issuer, jti, expires_at)) == 1
 
 
 # -- identity store lookups ---------------------------------------------------------------
